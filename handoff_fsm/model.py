@@ -208,3 +208,26 @@ class _Reader:
             unless=self.names(row.get("unless", []), f"{place}.unless"),
             outcome=outcome,
         )
+
+
+def guard_free_table(model: MachineModel) -> dict[tuple[str, str], str]:
+    """(state, trigger) -> destination, for a model whose transitions carry no guards.
+
+    Small machines (such as `models/routing.yaml`) are served from this dict; a guard in such a
+    model is a mistake of the model, reported here with its place.
+    """
+    table: dict[tuple[str, str], str] = {}
+    for row, spec in enumerate(model.transitions):
+        if spec.guards or spec.unless:
+            raise ModelError(
+                model.source_file, f"transitions[{row}]", "guards are not supported here"
+            )
+        for source in spec.sources:
+            if (source, spec.trigger) in table:
+                raise ModelError(
+                    model.source_file,
+                    f"transitions[{row}]",
+                    f"second transition for ({source}, {spec.trigger})",
+                )
+            table[(source, spec.trigger)] = spec.dest
+    return table
