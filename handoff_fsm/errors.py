@@ -11,6 +11,10 @@ step never changes anything: the caller keeps the snapshot it had.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from handoff_fsm.effects import Effect
 
 
 class HandoffError(Exception):
@@ -50,7 +54,13 @@ class TriggerRefused(HandoffError):
 
 class StepRefused(HandoffError):
     """An input step that is well formed but not allowed now (accept without an offer, an unknown
-    conversation, a message to an ended conversation, time going backwards...)."""
+    conversation, a message to an ended conversation, time going backwards...).
+
+    The step itself changed nothing. `effects` holds what time passing did before the refusal
+    (timeouts that fired on the way to the step's time), which the caller must still deliver.
+    """
+
+    effects: tuple[Effect, ...] = ()
 
 
 class ScenarioError(HandoffError):

@@ -15,7 +15,8 @@ from types import ModuleType
 from typing import Protocol, cast
 
 from handoff_fsm import __version__
-from handoff_fsm.adapters import demo
+from handoff_fsm.adapters import demo, run, verify
+from handoff_fsm.adapters import diagrams as diagrams_command
 from handoff_fsm.errors import HandoffError
 
 
@@ -27,6 +28,9 @@ class _Command(Protocol):
 
 _COMMANDS: dict[str, ModuleType] = {
     "demo": demo,
+    "verify": verify,
+    "run": run,
+    "diagrams": diagrams_command,
 }
 
 

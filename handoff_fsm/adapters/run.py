@@ -1,0 +1,206 @@
+"""`handoff-fsm run FILE [--strict]`: feed a scenario to the switchboard, print effects as JSONL.
+
+Theory of operation: the whole file is read and checked first (`load_scenario`); a bad file raises
+`ScenarioError`, which `cli.main` prints as the one line `handoff-fsm run: FILE: PLACE: PROBLEM`
+with exit status 2, before anything is written to standard output. Then a switchboard is built
+from the file's config and each step is handed to it with its time (`ScenarioStep.now`) and id;
+every effect it returns becomes one line, and a step it refuses (`StepRefused`) becomes one
+`error` line, after which the run goes on, or, with `--strict`, stops with exit status 1. A refusal
+can come after time passed: the timeouts that fired on the way (`StepRefused.effects`) did
+happen, so their lines are written first, then the error line.
+
+Rules (SPEC §5, and docs/scenario-format.md):
+- Keys come in a fixed order: `seq` (1, 2, ... over the whole run), `step` (from 0), `kind`,
+  `conversation`, `to`, `state`, then the effect's own `fields()`. `state` is read after the whole
+  step, so every line of a step carries the same state for the same conversation.
+- Retried deliveries (an `id` seen before) are the switchboard's business: it returns no effects,
+  so the runner writes nothing; the runner only passes the id through.
+- Lines are byte-stable: compact separators, the contract's key order (never sorted), text kept as
+  UTF-8 rather than `\\u` escapes, whatever the locale, and `\\n` line ends.
+- `run_scenario` and the line formatters take no file names and open nothing, so the demo and the
+  store adapter can reuse them on any text stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Protocol, TextIO
+
+from handoff_fsm.adapters.scenario import Scenario, ScenarioStep, load_scenario
+from handoff_fsm.config import Config
+from handoff_fsm.effects import Effect
+from handoff_fsm.errors import StepRefused
+from handoff_fsm.events import Event, JsonValue
+from handoff_fsm.lifecycle import State
+
+HELP = "run a scenario file (JSON or YAML) and print one JSON line per effect"
+
+ERROR_KIND = "error"
+BASE_KEYS = ("seq", "step", "kind", "conversation", "to", "state")
+
+
+class SwitchboardLike(Protocol):
+    """What the runner needs of `handoff_fsm.switchboard.Switchboard` (tests pass fakes)."""
+
+    def handle(
+        self, event: Event, /, *, now: float | None, step_id: str | None
+    ) -> Sequence[Effect]: ...
+
+    def state_of(self, conversation: str, /) -> State | None: ...
+
+
+SwitchboardFactory = Callable[[Config], SwitchboardLike]
+
+
+def default_switchboard(config: Config) -> SwitchboardLike:
+    """The real switchboard, imported on first use so that this module loads without it."""
+    from handoff_fsm.switchboard import Switchboard
+
+    board: SwitchboardLike = Switchboard(config)
+    return board
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE", type=Path, help="the scenario (.json, .yaml, .yml)")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop with exit status 1 at the first refused step (after printing its error line)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.file)  # a ScenarioError becomes cli.main's one stderr line
+    with _utf8_stdout() as out:
+        return run_scenario(scenario, out, strict=args.strict)
+
+
+def run_scenario(
+    scenario: Scenario,
+    out: TextIO,
+    *,
+    strict: bool = False,
+    switchboard_factory: SwitchboardFactory | None = None,
+) -> int:
+    """Feed every step to a new switchboard and write its lines to `out`; return the exit status
+    (0, or 1 when `strict` and a step was refused). `None` means `default_switchboard`."""
+    board = (switchboard_factory or default_switchboard)(scenario.config)
+    seq = 0
+    for step in scenario.steps:
+        refused: StepRefused | None = None
+        try:
+            effects: Sequence[Effect] = board.handle(step.event, now=step.now, step_id=step.id)
+        except StepRefused as exc:
+            refused, effects = exc, exc.effects  # timeouts that fired before the refusal
+        lines = step_lines(board, seq, step, effects, refused)
+        out.write("".join(line + "\n" for line in lines))
+        seq += len(lines)
+        if refused is not None and strict:
+            return 1
+    return 0
+
+
+def step_lines(
+    board: SwitchboardLike,
+    seq: int,
+    step: ScenarioStep,
+    effects: Sequence[Effect],
+    refused: StepRefused | None = None,
+) -> list[str]:
+    """The lines of one step that `board` has just handled, numbered from `seq + 1`: one per
+    effect, then the error line if the step was refused. States are read now, after the step."""
+    about: list[str | None] = [effect.conversation for effect in effects]
+    if refused is not None:
+        about.append(conversation_of(step.event))
+    states = {c: board.state_of(c) for c in dict.fromkeys(about) if c is not None}
+    lines = [
+        effect_line(seq + number, step.index, effect, states[effect.conversation])
+        for number, effect in enumerate(effects, start=1)
+    ]
+    if refused is not None:
+        conversation = conversation_of(step.event)
+        state = None if conversation is None else states[conversation]
+        lines.append(error_line(seq + len(lines) + 1, step, state, str(refused)))
+    return lines
+
+
+def format_line(
+    *,
+    seq: int,
+    step: int,
+    kind: str,
+    conversation: str | None,
+    to: str | None,
+    state: State | None,
+    fields: Mapping[str, JsonValue] | None = None,
+) -> str:
+    """One output line, without its line end: the base keys in the contract's order, then
+    `fields` in their own order."""
+    line: dict[str, JsonValue] = {
+        "seq": seq,
+        "step": step,
+        "kind": kind,
+        "conversation": conversation,
+        "to": to,
+        "state": None if state is None else state.value,
+    }
+    for key, value in (fields or {}).items():
+        if key in line:
+            raise ValueError(f"field {key!r} of a {kind!r} line would overwrite a base key")
+        line[key] = value
+    return json.dumps(line, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def effect_line(seq: int, step: int, effect: Effect, state: State | None) -> str:
+    return format_line(
+        seq=seq,
+        step=step,
+        kind=effect.KIND,
+        conversation=effect.conversation,
+        to=effect.to,
+        state=state,
+        fields=effect.fields(),
+    )
+
+
+def error_line(seq: int, step: ScenarioStep, state: State | None, problem: str) -> str:
+    """The line of a refused step: `error` names the step (index and kind) and the problem."""
+    return format_line(
+        seq=seq,
+        step=step.index,
+        kind=ERROR_KIND,
+        conversation=conversation_of(step.event),
+        to=None,
+        state=state,
+        fields={"error": f"step {step.index} ({step.event.STEP}): {problem}"},
+    )
+
+
+def conversation_of(event: Event) -> str | None:
+    """The conversation a step is about (`presence` and `tick` steps are about none)."""
+    conversation = getattr(event, "conversation", None)
+    return conversation if isinstance(conversation, str) else None
+
+
+@contextlib.contextmanager
+def _utf8_stdout() -> Iterator[TextIO]:
+    """Standard output as UTF-8 with `\\n` line ends, whatever the locale says, so the bytes of a
+    run are the same everywhere. Falls back to `sys.stdout` itself if it has no byte buffer."""
+    stdout = sys.stdout
+    buffer = getattr(stdout, "buffer", None)
+    if buffer is None:
+        yield stdout
+        return
+    stdout.flush()
+    out = io.TextIOWrapper(buffer, encoding="utf-8", newline="\n", write_through=True)
+    try:
+        yield out
+    finally:
+        out.flush()
+        out.detach()  # leave sys.stdout's buffer open
