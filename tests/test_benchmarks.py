@@ -1,0 +1,320 @@
+"""The benchmark harness runs, and its contenders are the lifecycle: correctness, never timings.
+
+Every contender of `benchmarks.lifecycle_contenders` replays the benchmark's own walk and seeded
+random walks, and must be, after every step, where `handoff_fsm.lifecycle.step` is (state,
+outcome, human held). The floor's table must refuse exactly what the lifecycle refuses. The
+harness must time with the collector off and count retained memory, the transition figure must
+refuse a contender that does nothing, and `python -m benchmarks --quick --out FILE` must write
+JSON with every figure for every contender. Nothing here asserts how fast anything is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import itertools
+import json
+import math
+import random
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import lifecycle_figures
+from benchmarks.harness import (
+    QUICK,
+    Batch,
+    Figure,
+    Result,
+    SuiteResult,
+    Target,
+    measure,
+    measure_all,
+    render_suite,
+    retained_bytes,
+)
+from benchmarks.lifecycle_contenders import (
+    CALLER_GUARDS,
+    CONTENDERS,
+    CYCLE,
+    CYCLE_START,
+    TO_CYCLE,
+    Contender,
+    DictFloor,
+    HandoffFsm,
+    Observed,
+    Step,
+    Store,
+)
+from handoff_fsm import lifecycle
+from handoff_fsm.errors import TriggerRefused
+from handoff_fsm.lifecycle import Guard, Snapshot, State, Trigger
+
+ROOT = Path(__file__).resolve().parent.parent
+FACT_SETS = [
+    frozenset(combo)
+    for n in range(len(CALLER_GUARDS) + 1)
+    for combo in itertools.combinations(CALLER_GUARDS, n)
+]
+
+
+def _step(snapshot: Snapshot, step: Step) -> Snapshot:
+    trigger, facts = step
+    return lifecycle.step(snapshot, Trigger(trigger), frozenset(Guard(g) for g in facts))[0]
+
+
+def _expected(walk: Sequence[Step]) -> list[Observed]:
+    snapshot, seen = lifecycle.NEW, []
+    for step in walk:
+        snapshot = _step(snapshot, step)
+        seen.append(Observed.of_snapshot(snapshot))
+    return seen
+
+
+def _random_walks(count: int, seed: int = 20240611) -> list[list[Step]]:
+    """Walks the lifecycle accepts, from `new` until `ended` or 14 steps, with random facts."""
+    rng = random.Random(seed)
+    walks = []
+    for _ in range(count):
+        snapshot, walk = lifecycle.NEW, list[Step]()
+        while not snapshot.is_final and len(walk) < 14:
+            trigger = rng.choice(lifecycle.allowed_triggers(snapshot.state))
+            facts = rng.choice(FACT_SETS)
+            if lifecycle.can_step(snapshot, trigger, frozenset(Guard(g) for g in facts)):
+                walk.append((trigger.value, facts))
+                snapshot = _step(snapshot, walk[-1])
+        walks.append(walk)
+    return walks
+
+
+def _replay(contender: Contender[Any], walk: Sequence[Step], cid: str) -> list[Observed]:
+    store: Store = {}
+    contender.create(store, [cid])
+    assert contender.observe(store, cid) == Observed("new", None, False)
+    seen = []
+    for step in walk:
+        contender.fire(store, cid, contender.native([step]))
+        seen.append(contender.observe(store, cid))
+    contender.release(store)
+    return seen
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _frozen_heap() -> Iterator[None]:
+    """The harness runs a full collection between batches; freezing what is already alive, as
+    `python -m benchmarks` does, keeps those cheap in a test process with a large heap."""
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()
+
+
+@pytest.fixture(scope="module", params=CONTENDERS, ids=lambda c: c.key)
+def contender(request: pytest.FixtureRequest) -> Contender[Any]:
+    made: Contender[Any] = request.param()
+    return made
+
+
+def test_the_benchmark_walk_is_the_lifecycle_and_comes_back_to_its_start() -> None:
+    seen = _expected([*TO_CYCLE, *CYCLE, *CYCLE])
+    start = seen[len(TO_CYCLE) - 1]
+    assert start == Observed(CYCLE_START, None, True)
+    assert seen[-1] == seen[len(TO_CYCLE) + len(CYCLE) - 1] == start
+    assert set(seen) > {start}  # it does go round
+
+
+def test_every_contender_follows_the_benchmark_walk(contender: Contender[Any]) -> None:
+    walk = [*TO_CYCLE, *CYCLE, *CYCLE]
+    assert _replay(contender, walk, "walk") == _expected(walk)
+
+
+def test_every_contender_agrees_with_the_lifecycle_on_random_walks(
+    contender: Contender[Any],
+) -> None:
+    walks = _random_walks(40)
+    outcomes = {_expected(walk)[-1].outcome for walk in walks} - {None}
+    assert len(outcomes) >= 4  # the walks do end, with several outcomes
+    for n, walk in enumerate(walks):
+        assert _replay(contender, walk, f"random-{n}") == _expected(walk), walk
+
+
+def test_every_contender_holds_many_conversations_apart(contender: Contender[Any]) -> None:
+    store: Store = {}
+    contender.create(store, ["a", "b", "c"])
+    contender.fire(store, "b", contender.native(TO_CYCLE))
+    assert contender.observe(store, "a") == contender.observe(store, "c")
+    assert contender.observe(store, "a") == Observed("new", None, False)
+    assert contender.observe(store, "b") == Observed(CYCLE_START, None, True)
+    contender.release(store)
+    assert not store
+
+
+def test_the_floor_refuses_exactly_what_the_lifecycle_refuses() -> None:
+    floor = DictFloor()
+    names = {observed: name for name, observed in floor.names.items()}
+    checked = 0
+    for state, held, trigger, facts in itertools.product(State, (False, True), Trigger, FACT_SETS):
+        snapshot = Snapshot(state=state, outcome=None, human_held=held)
+        guards = frozenset(Guard(g) for g in facts)
+        try:
+            expected: Observed | None = Observed.of_snapshot(
+                lifecycle.step(snapshot, trigger, guards)[0]
+            )
+        except TriggerRefused:
+            expected = None
+        store: Store = {"c": names.get(Observed(state.value, None, held), "absent")}
+        try:
+            floor.fire(store, "c", [(trigger.value, facts)])
+            got: Observed | None = floor.observe(store, "c")
+        except KeyError:
+            got = None
+        assert got == expected, (state, held, trigger, facts)
+        checked += 1
+    assert checked == len(State) * 2 * len(Trigger) * len(FACT_SETS)
+
+
+def test_measure_times_with_the_collector_off_and_restores_it() -> None:
+    during: list[bool] = []
+    prepared: list[int] = []
+
+    def batch_of(scale: int) -> Batch[list[int]]:
+        def run(items: list[int]) -> None:
+            during.append(gc.isenabled())
+            items.extend(range(scale))
+
+        def prepare() -> list[int]:
+            prepared.append(scale)
+            return []
+
+        return Batch(ops=scale, run=run, prepare=prepare)
+
+    assert gc.isenabled()
+    timing = measure(batch_of, QUICK)
+    assert gc.isenabled()
+    assert during and not any(during)
+    assert len(prepared) == len(during)  # prepare runs once per batch
+    assert timing.repetitions == QUICK.repetitions
+    assert timing.q1_us <= timing.median_us <= timing.q3_us
+    assert timing.ops_per_batch >= 1 and timing.median_us > 0
+
+
+def test_retained_bytes_counts_what_is_kept_and_not_the_garbage() -> None:
+    def build() -> bytearray:
+        for _ in range(100):
+            bytearray(100_000)  # garbage
+        return bytearray(1_000_000)
+
+    kept = retained_bytes(build)
+    assert 1_000_000 <= kept < 1_100_000
+
+
+class _Idle(HandoffFsm):
+    """A contender that accepts every trigger and does nothing: it must not get a figure."""
+
+    key = "idle"
+
+    def fire(self, store: Store, cid: str, steps: Sequence[Any]) -> None:
+        for _ in steps:
+            store[cid] = store[cid]
+
+
+def test_the_transition_figure_refuses_a_contender_that_does_nothing() -> None:
+    results = lifecycle_figures.measure_transition([HandoffFsm()], QUICK)
+    assert list(results) == ["handoff_fsm"]
+    with pytest.raises(AssertionError, match="idle"):
+        lifecycle_figures.measure_transition([HandoffFsm(), _Idle()], QUICK)
+
+
+def test_measure_all_interleaves_the_contenders() -> None:
+    order: list[str] = []
+
+    def maker(key: str) -> Callable[[int], Batch[None]]:
+        def batch_of(scale: int) -> Batch[None]:
+            return Batch(ops=scale, run=lambda _: order.append(key), prepare=lambda: None)
+
+        return batch_of
+
+    timings = measure_all({k: maker(k) for k in "abc"}, dataclasses.replace(QUICK, max_scale=4))
+    assert set(timings) == set("abc")
+    timed = order[-3 * QUICK.repetitions :]
+    rounds = [timed[i : i + 3] for i in range(0, len(timed), 3)]
+    assert all(sorted(r) == ["a", "b", "c"] for r in rounds)
+    assert len({r[0] for r in rounds}) == min(3, QUICK.repetitions)  # the order rotates
+
+
+def test_targets_pass_within_their_limit_and_miss_beyond_it() -> None:
+    figure = Figure(
+        key="f",
+        title="f",
+        unit="us",
+        description="",
+        baseline="floor",
+        results={"floor": Result(2.0), "fast": Result(9.0), "slow": Result(11.0)},
+    )
+    fast, slow = (
+        Target(description=k, figure="f", contender=k, limit=5.0, kind="ratio").judge({"f": figure})
+        for k in ("fast", "slow")
+    )
+    assert fast.passed and fast.measured == 4.5 and fast.line().startswith("PASS")
+    assert not slow.passed and slow.measured == 5.5 and slow.line().startswith("MISS")
+    assert "over by 1.10x" in slow.line()
+
+
+def test_a_suite_flags_timings_the_busy_machine_stretched() -> None:
+    def timed(wall: float, cpu: float) -> Result:
+        return Result(wall, q1=wall, q3=wall, detail={"cpu_median": cpu})
+
+    figure = Figure(
+        key="f",
+        title="f",
+        unit="us",
+        description="",
+        baseline="floor",
+        results={"floor": timed(1.0, 0.98), "busy": timed(3.0, 1.0)},
+    )
+    suite = SuiteResult(
+        key="s",
+        title="s",
+        contenders={"floor": "floor", "busy": "busy"},
+        figures=[figure],
+        targets=[],
+    )
+    assert suite.disturbed() == ["f busy (wall/CPU 3.00)"]
+    assert "WARNING" in render_suite(suite)
+    assert suite.as_json()["disturbed"] == suite.disturbed()
+
+
+def test_quick_run_writes_json_with_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "PASS" in result.stdout or "MISS" in result.stdout
+    document = json.loads(out.read_text(encoding="utf-8"))
+    assert document["settings"]["quick"] is True
+    suite = document["suites"]["lifecycle"]
+    keys = [c.key for c in CONTENDERS]
+    assert list(suite["contenders"]) == keys
+    figures = suite["figures"]
+    assert set(figures) == {"lifecycle.create", "lifecycle.transition", "lifecycle.memory"}
+    for figure in figures.values():
+        assert set(figure["results"]) == set(keys) == set(figure["ratios"])
+        assert figure["ratios"]["floor"] == 1.0
+        for value in [r["value"] for r in figure["results"].values()]:
+            assert value > 0 and math.isfinite(value)
+    for timed in ("lifecycle.create", "lifecycle.transition"):
+        for result_ in figures[timed]["results"].values():
+            assert result_["q1"] <= result_["value"] <= result_["q3"]
+    assert {t["figure"] for t in suite["targets"]} == set(figures)
+    assert all(isinstance(t["passed"], bool) for t in suite["targets"])
+    assert isinstance(document["all_targets_met"], bool)
