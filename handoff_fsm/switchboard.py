@@ -275,6 +275,32 @@ class Switchboard:
             heapq.heappop(self._timers)
         return self._timers[0].deadline if self._timers else None
 
+    # Read-only views of what the switchboard keeps besides routing, so that a test or an audit
+    # (`handoff_fsm.invariants.fingerprint`) can see every piece of state a step may change.
+
+    def fallbacks_of(self, conversation: str) -> int:
+        """Fallbacks counted during the current bot hold (every new holder starts at 0)."""
+        return self._known(conversation).fallbacks
+
+    def return_bot_of(self, conversation: str) -> str | None:
+        """The bot that handed this conversation to its current wait (a cancel brings it back)."""
+        return self._known(conversation).return_bot
+
+    def proposals_of(self, conversation: str) -> tuple[tuple[str, str, str], ...]:
+        """Pending approvals as (bot, supervisor, action), oldest first."""
+        return tuple((p.bot, p.supervisor, p.action) for p in self._known(conversation).proposals)
+
+    def survey_answers_of(self, conversation: str) -> dict[str, JsonValue]:
+        """The answers of the survey response, if one came (a copy)."""
+        return dict(self._known(conversation).survey_answers)
+
+    def pending_timers(self) -> tuple[tuple[float, str, str, str], ...]:
+        """Every live timer as (deadline, kind, conversation, participant), in firing order; kind
+        is `offer`, `wait` or `survey`, participant is empty but for offers. Unlike
+        `next_deadline`, it leaves the timer heap untouched."""
+        live = sorted(t for t in self._timers if self._timer_is_live(t))
+        return tuple((t.deadline, t.kind, t.conversation, t.participant) for t in live)
+
     def forget(self, conversation: str) -> None:
         """Drop an ended conversation from memory (a long-running service calls this once the
         conversation is archived). Refused for a live one."""
@@ -606,13 +632,11 @@ class Switchboard:
     def _transfer(self, event: Transfer) -> None:
         record = self._live(event.conversation, "transfer")
         self._holder_of(record, event.participant, None)
-        queue = self.router.queue(event.queue)
-        if event.to is not None:
-            self.router.participant(event.to)
-            if event.to not in queue.members:
-                raise StepRefused(f"{event.to!r} is not a member of queue {event.queue!r}")
-            if event.to == event.participant:
-                raise StepRefused(f"{event.participant!r} cannot transfer to itself")
+        if event.to == event.participant:
+            raise StepRefused(f"{event.participant!r} cannot transfer to itself")
+        # Everything routing would refuse (unknown queue, a named participant outside it or of
+        # the wrong kind) is refused here, before the holder is let go.
+        self.router.check_request(event.queue, wanted=event.kind, named=event.to)
         self._fire(record, Trigger.TRANSFER)
         holder = self._let_go(record)
         is_bot = self.router.participant(holder).kind is Kind.BOT

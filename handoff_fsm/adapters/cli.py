@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Protocol, cast
 
 from handoff_fsm import __version__
-from handoff_fsm.adapters import demo, run, verify
+from handoff_fsm.adapters import demo, replay, run, verify
 from handoff_fsm.adapters import diagrams as diagrams_command
 from handoff_fsm.errors import HandoffError
 
@@ -31,6 +31,7 @@ _COMMANDS: dict[str, ModuleType] = {
     "verify": verify,
     "run": run,
     "diagrams": diagrams_command,
+    "replay": replay,
 }
 
 

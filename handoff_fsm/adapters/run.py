@@ -1,4 +1,5 @@
-"""`handoff-fsm run FILE [--strict]`: feed a scenario to the switchboard, print effects as JSONL.
+"""`handoff-fsm run FILE [--strict] [--store STORE]`: feed a scenario to the switchboard, print
+effects as JSONL.
 
 Theory of operation: the whole file is read and checked first (`load_scenario`); a bad file raises
 `ScenarioError`, which `cli.main` prints as the one line `handoff-fsm run: FILE: PLACE: PROBLEM`
@@ -19,6 +20,12 @@ Rules (SPEC §5, and docs/scenario-format.md):
   UTF-8 rather than `\\u` escapes, whatever the locale, and `\\n` line ends.
 - `run_scenario` and the line formatters take no file names and open nothing, so the demo and the
   store adapter can reuse them on any text stream.
+- `--store STORE` runs onto a durable store (`handoff_fsm.adapters.store`, docs/store.md): the
+  first run creates it from the file's config; a later run checks that the file's config is the
+  store's and that the file's steps up to the last logged one are the logged steps, then runs only
+  the steps after it, numbering its lines on from the lines the store's log already made. So
+  running one file twice applies nothing the second time, and a longer file goes on where the
+  shorter one stopped; `handoff-fsm replay STORE` prints every run's lines back to back.
 """
 
 from __future__ import annotations
@@ -28,16 +35,19 @@ import contextlib
 import io
 import json
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from handoff_fsm.adapters.scenario import Scenario, ScenarioStep, load_scenario
 from handoff_fsm.config import Config
 from handoff_fsm.effects import Effect
-from handoff_fsm.errors import StepRefused
+from handoff_fsm.errors import StepRefused, StoreError
 from handoff_fsm.events import Event, JsonValue
 from handoff_fsm.lifecycle import State
+
+if TYPE_CHECKING:
+    from handoff_fsm.adapters.store import Store
 
 HELP = "run a scenario file (JSON or YAML) and print one JSON line per effect"
 
@@ -73,11 +83,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="stop with exit status 1 at the first refused step (after printing its error line)",
     )
+    parser.add_argument(
+        "--store",
+        metavar="STORE",
+        type=Path,
+        default=None,
+        help="log every step in this SQLite store (created from the file's config if missing); "
+        "on an existing store, run only the file's steps after the last one it logged",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.file)  # a ScenarioError becomes cli.main's one stderr line
-    with _utf8_stdout() as out:
+    store: Path | None = getattr(args, "store", None)
+    with utf8_stdout() as out:
+        if store is not None:
+            return run_on_store(scenario, store, out, strict=args.strict)
         return run_scenario(scenario, out, strict=args.strict)
 
 
@@ -91,8 +112,20 @@ def run_scenario(
     """Feed every step to a new switchboard and write its lines to `out`; return the exit status
     (0, or 1 when `strict` and a step was refused). `None` means `default_switchboard`."""
     board = (switchboard_factory or default_switchboard)(scenario.config)
-    seq = 0
-    for step in scenario.steps:
+    return run_steps(board, scenario.steps, out, strict=strict)
+
+
+def run_steps(
+    board: SwitchboardLike,
+    steps: Iterable[ScenarioStep],
+    out: TextIO,
+    *,
+    strict: bool = False,
+    seq: int = 0,
+) -> int:
+    """Feed `steps` to `board` and write their lines, numbered from `seq + 1`; return the exit
+    status as `run_scenario` does."""
+    for step in steps:
         refused: StepRefused | None = None
         try:
             effects: Sequence[Effect] = board.handle(step.event, now=step.now, step_id=step.id)
@@ -104,6 +137,43 @@ def run_scenario(
         if refused is not None and strict:
             return 1
     return 0
+
+
+def run_on_store(scenario: Scenario, path: Path, out: TextIO, *, strict: bool = False) -> int:
+    """Run `scenario` onto the store at `path` (created if missing), going on after the last step
+    the store logged; write only the new steps' lines. `StoreError` if the store belongs to
+    another config or another file (its logged steps are not the file's)."""
+    from handoff_fsm.adapters.store import DurableSwitchboard, Store
+
+    store = Store.open_or_create(path, scenario.config)
+    try:
+        last = _last_logged_index(scenario, store)  # before anything is written
+        board = DurableSwitchboard(store)
+    except BaseException:
+        store.close()
+        raise
+    with board:
+        pending = [step for step in scenario.steps if step.index > last]
+        return run_steps(board, pending, out, strict=strict, seq=store.line_count())
+
+
+def _last_logged_index(scenario: Scenario, store: Store) -> int:
+    """The index of the last step the store logged (-1: none), once every logged step is found
+    to be the file's step of that index (steps beyond the file came from a longer version of it,
+    of which this file is a prefix)."""
+    last = -1
+    for logged in store.steps():
+        last = max(last, logged.index)
+        if logged.index >= len(scenario.steps):
+            continue
+        step = scenario.steps[max(logged.index, 0)]
+        if logged.index < 0 or (step.event, step.now, step.id) != logged.call:
+            raise StoreError(
+                f"{store.path}: step {logged.index} of the file is not the step the store logged "
+                "for it; a store goes on only with the file that started it, or a longer version "
+                "of that file"
+            )
+    return last
 
 
 def step_lines(
@@ -189,7 +259,7 @@ def conversation_of(event: Event) -> str | None:
 
 
 @contextlib.contextmanager
-def _utf8_stdout() -> Iterator[TextIO]:
+def utf8_stdout() -> Iterator[TextIO]:
     """Standard output as UTF-8 with `\\n` line ends, whatever the locale says, so the bytes of a
     run are the same everywhere. Falls back to `sys.stdout` itself if it has no byte buffer."""
     stdout = sys.stdout
