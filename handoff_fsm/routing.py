@@ -350,7 +350,7 @@ class _Queue:
     order: int  # position in the configuration: breaks ties between queues
     trees: dict[Kind, _Index]
     line: list[int] = attrs.Factory(list)  # tickets of every waiting conversation, sorted
-    ready: list[list[int]] = attrs.Factory(lambda: [[], [], [], []])  # by sub-line, sorted
+    ready: list[list[int]] = attrs.Factory(lambda: [[], [], [], []])  # sorted, by sub-line
     last_picked: int = -1  # member position of the last strategy pick (round robin)
 
 
@@ -438,12 +438,14 @@ class Router:
         if spec.offer_timeout is not None and spec.offer_timeout < 0:
             raise RoutingConfigError(f"queue {spec.name!r}: offer_timeout must be >= 0")
         by_kind: dict[Kind, list[tuple[int, str]]] = {kind: [] for kind in Kind}
+        seen: set[str] = set()
         for position, pid in enumerate(spec.members):
             agent = self._agents.get(pid)
             if agent is None:
                 raise RoutingConfigError(f"queue {spec.name!r} names unknown participant {pid!r}")
-            if spec.members.index(pid) != position:
+            if pid in seen:
                 raise RoutingConfigError(f"queue {spec.name!r} lists {pid!r} twice")
+            seen.add(pid)
             by_kind[agent.spec.kind].append((position, pid))
         queue = _Queue(spec=spec, order=order, trees={})
         for kind, members in by_kind.items():
@@ -558,6 +560,8 @@ class Router:
         return None if rec.offer is not None else self._pick(rec, q)
 
     def explain(self, conversation: str) -> Explanation:
+        """Every member's verdict, by a plain linear reading of the rules: the answer to "why
+        not me?", and the reference the tests hold the index (`best_candidate`) to."""
         rec, q = self._waiting(conversation)
         verdicts: list[tuple[str, Verdict | None, int]] = []
         best: tuple[Key, str] | None = None
@@ -1114,6 +1118,7 @@ class Router:
     def audit(self) -> list[str]:
         """Check every invariant against the raw state; return the broken ones (none: [])."""
         problems: list[str] = []
+        problems += self._audit_agents()
         problems += self._audit_conversations()
         problems += self._audit_queues()
         return problems
