@@ -186,8 +186,11 @@ class Switchboard:
     """One contact center's conversations, participants and queues. Not thread-safe: serialise
     calls per switchboard (an embedding service typically owns one per shard)."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, trace: bool = False) -> None:
         self.config = config
+        # With `trace`, every lifecycle transition is kept per conversation (for path diagrams
+        # and debugging); off by default because a long-running service does not need it.
+        self._traces: dict[str, list[lifecycle.Transition]] | None = {} if trace else None
         self.settings = config.settings
         self.router = Router(config.participants, config.queues)
         self.now = 0.0
@@ -265,6 +268,15 @@ class Switchboard:
 
     def monitors_of(self, conversation: str) -> tuple[str, ...]:
         return tuple(self._known(conversation).monitors)
+
+    def trace_of(self, conversation: str) -> tuple[lifecycle.Transition, ...]:
+        """The lifecycle transitions this conversation went through, in order (needs
+        `trace=True`; intermediate states inside one step, such as `waiting` during a transfer
+        straight to a bot, are included)."""
+        if self._traces is None:
+            raise StepRefused("this switchboard was built without trace=True")
+        self._known(conversation)
+        return tuple(self._traces.get(conversation, ()))
 
     def conversations(self) -> tuple[str, ...]:
         return tuple(self._conversations)
@@ -346,7 +358,9 @@ class Switchboard:
     def _fire(
         self, record: _Conversation, trigger: Trigger, facts: lifecycle.Facts = frozenset()
     ) -> None:
-        record.snapshot, _ = lifecycle.step(record.snapshot, trigger, facts)
+        record.snapshot, transition = lifecycle.step(record.snapshot, trigger, facts)
+        if self._traces is not None:
+            self._traces.setdefault(record.id, []).append(transition)
 
     def _join(self, record: _Conversation, participant: str, role: Role) -> None:
         self._emit(ParticipantAdded(conversation=record.id, to=participant, role=role))

@@ -28,20 +28,28 @@ def models(tmp_path: Path) -> Path:
 
 
 def _generate(models: Path, out: Path) -> None:
-    assert main(["diagrams", "--models", str(models), "--out", str(out)]) == 0
+    assert main(["diagrams", "--no-scenarios", "--models", str(models), "--out", str(out)]) == 0
 
 
 def _check(models: Path, out: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     capsys.readouterr()
-    status = main(["diagrams", "--check", "--models", str(models), "--out", str(out)])
+    status = main(
+        ["diagrams", "--check", "--no-scenarios", "--models", str(models), "--out", str(out)]
+    )
     captured = capsys.readouterr()
     return status, captured.out + captured.err
 
 
 def test_committed_diagrams_are_current(capsys: pytest.CaptureFixture[str]) -> None:
     """Edit a model without running `handoff-fsm diagrams` (make diagrams), and this fails."""
-    status, report = _check(REPO_ROOT / "models", REPO_ROOT / "diagrams", capsys)
-    assert status == 0, report
+    capsys.readouterr()
+    status = main(
+        ["diagrams", "--check", "--models", str(REPO_ROOT / "models"),
+         "--scenarios", str(REPO_ROOT / "docs" / "scenarios"),
+         "--out", str(REPO_ROOT / "diagrams")]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert status == 0, captured.out + captured.err
 
 
 def test_writes_dot_svg_and_mermaid_for_every_bundled_model(
@@ -171,3 +179,35 @@ def test_docs_embed_the_current_mermaid_diagrams() -> None:
         to_mermaid(load_model(REPO_ROOT / "models" / f"{name}.yaml"))
         for name in ("lifecycle", "routing")
     ], "docs/diagrams.md: paste the regenerated diagrams/*.mmd into its mermaid blocks"
+
+
+def test_scenario_paths_are_drawn_for_every_conversation(tmp_path: Path) -> None:
+    scenarios = REPO_ROOT / "docs" / "scenarios"
+    assert main(["diagrams", "--scenarios", str(scenarios), "--out", str(tmp_path)]) == 0
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {f"scenario.end_with_survey.{c}.mmd" for c in ("c1", "c2", "c3")} <= names
+    mermaid = (tmp_path / "scenario.two_bots_one_queue.c1.mmd").read_text()
+    for number, trigger in enumerate(
+        ["bot_takes", "escalate", "agent_accepts", "transfer", "bot_takes"], start=1
+    ):
+        assert f"({number}) {trigger}" in mermaid
+    assert "(6)" not in mermaid
+
+
+def test_a_changed_scenario_makes_its_committed_path_stale(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenarios = Path(shutil.copytree(REPO_ROOT / "docs" / "scenarios", tmp_path / "scenarios"))
+    out = tmp_path / "out"
+    assert main(["diagrams", "--scenarios", str(scenarios), "--out", str(out)]) == 0
+    flow = scenarios / "two_bots_one_queue.yaml"
+    flow.write_text(
+        flow.read_text().replace(
+            "kind: bot}", "kind: bot}\n  - end: {conversation: c1, participant: bot-b}"
+        )
+    )
+    capsys.readouterr()
+    status = main(["diagrams", "--check", "--scenarios", str(scenarios), "--out", str(out)])
+    report = capsys.readouterr().err
+    assert status == 1
+    assert "scenario.two_bots_one_queue.c1.mmd" in report

@@ -436,3 +436,31 @@ def test_every_step_kind_has_its_allowed_states() -> None:
     from handoff_fsm.events import EVENT_BY_STEP
 
     assert set(STEP_STATES) == set(EVENT_BY_STEP) - {"start", "presence", "tick"}
+
+
+def test_trace_lists_every_transition_including_inside_one_step() -> None:
+    specs = [
+        ParticipantSpec(id="bot-a", kind=Kind.BOT, capacity=100),
+        ParticipantSpec(id="rep-1", kind=Kind.HUMAN, capacity=50),
+        ParticipantSpec(id="bot-b", kind=Kind.BOT, capacity=10),
+    ]
+    sb = Switchboard(
+        Config.build(specs, [QueueSpec(name="support", members=("bot-a", "rep-1", "bot-b"))]),
+        trace=True,
+    )
+    started(sb)
+    run(
+        sb,
+        Escalate(conversation="c1", participant="bot-a"),
+        Accept(conversation="c1", participant="rep-1"),
+        Transfer(conversation="c1", participant="rep-1", queue="support"),
+    )
+    assert [(t.trigger.value, t.dest.value) for t in sb.trace_of("c1")] == [
+        ("bot_takes", "bot_active"),
+        ("escalate", "waiting"),
+        ("agent_accepts", "agent_engaged"),
+        ("transfer", "waiting"),
+        ("bot_takes", "returned_to_bot"),
+    ]
+    with pytest.raises(StepRefused, match="trace=True"):
+        board().trace_of("c1")

@@ -17,6 +17,11 @@ Rules:
   (a model was renamed or removed) makes `--check` fail; writing names it but never deletes it,
   because the folder is the user's to point anywhere.
 - Files are written only when their bytes change, so regenerating leaves timestamps alone.
+- Scenario paths: for every scenario file in `--scenarios` (default `docs/scenarios` under the
+  current folder, when it exists; `--no-scenarios` turns them off) and every conversation in it,
+  `scenario.<file>.<conversation>.{dot,svg,mmd}` paints the path that conversation took through
+  the lifecycle, numbered in order, including the states it passed through inside one step. The
+  path is taken from a real run of the scenario (a switchboard built with `trace=True`).
 """
 
 from __future__ import annotations
@@ -28,9 +33,11 @@ from pathlib import Path
 
 import graphviz
 
-from handoff_fsm.diagrams import to_dot, to_mermaid
-from handoff_fsm.errors import HandoffError
-from handoff_fsm.model import bundled_models_dir, load_model
+from handoff_fsm.adapters.scenario import load_scenario
+from handoff_fsm.diagrams import path_to_dot, path_to_mermaid, to_dot, to_mermaid
+from handoff_fsm.errors import HandoffError, StepRefused
+from handoff_fsm.model import MachineModel, bundled_models_dir, load_model
+from handoff_fsm.switchboard import Switchboard
 
 HELP = "write the diagrams of every model (DOT, SVG, Mermaid), or --check that they are current"
 
@@ -69,12 +76,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="read the models from DIR (default: the models bundled with handoff-fsm)",
     )
+    parser.add_argument(
+        "--scenarios",
+        type=Path,
+        default=Path("docs/scenarios"),
+        metavar="DIR",
+        help="also draw each conversation's lifecycle path for every *.yaml in DIR "
+        "(default: ./docs/scenarios, when it exists)",
+    )
+    parser.add_argument(
+        "--no-scenarios", action="store_true", help="draw the models only, no scenario paths"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     models: Path = args.models if args.models is not None else bundled_models_dir()
     expected = generate(models)
+    scenarios: Path | None = None if args.no_scenarios else args.scenarios
+    if scenarios is not None and scenarios.is_dir():
+        lifecycle = load_model(models / "lifecycle.yaml")
+        for file in sorted(scenarios.glob("*.yaml")):
+            expected.update(scenario_paths(lifecycle, file))
     if args.check:
         return _check(out, expected)
     return _write(out, expected)
@@ -89,6 +112,29 @@ def generate(models_dir: Path) -> dict[str, bytes]:
         files[f"{path.stem}.dot"] = dot.encode()
         files[f"{path.stem}.svg"] = render_svg(dot).encode()
         files[f"{path.stem}.mmd"] = to_mermaid(model).encode()
+    return files
+
+
+def scenario_paths(lifecycle: MachineModel, scenario_file: Path) -> dict[str, bytes]:
+    """The path each conversation of a scenario takes through the lifecycle, as diagram files."""
+    scenario = load_scenario(scenario_file)
+    board = Switchboard(scenario.config, trace=True)
+    for step in scenario.steps:
+        try:
+            board.handle(step.event, now=step.now, step_id=step.id)
+        except StepRefused:
+            continue  # a refused step changes nothing, so it takes no edge
+    files: dict[str, bytes] = {}
+    for conversation in board.conversations():
+        trace = board.trace_of(conversation)
+        states = [lifecycle.initial, *(t.dest.value for t in trace)]
+        triggers = [t.trigger.value for t in trace]
+        title = f"{scenario_file.name}: conversation {conversation}"
+        stem = f"scenario.{scenario_file.stem}.{conversation}"
+        dot = path_to_dot(lifecycle, states, triggers, title)
+        files[f"{stem}.dot"] = dot.encode()
+        files[f"{stem}.svg"] = render_svg(dot).encode()
+        files[f"{stem}.mmd"] = path_to_mermaid(lifecycle, states, triggers, title).encode()
     return files
 
 
