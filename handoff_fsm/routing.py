@@ -46,6 +46,7 @@ from handoff_fsm.effects import WithdrawReason
 from handoff_fsm.errors import HandoffError, ModelError, StepRefused
 from handoff_fsm.events import PresenceStatus, Wanted
 from handoff_fsm.model import MachineModel, guard_free_table, load_bundled
+from handoff_fsm.segment_tree import Key, MinSegmentTree, lesser
 
 # ----------------------------------------------------------------------------- the wait model
 
@@ -223,103 +224,6 @@ class RoutingConfigError(HandoffError, ValueError):
     """Participants and queues that cannot be routed (a duplicate id, an unknown member...)."""
 
 
-# ----------------------------------------------------------------------------- the index
-
-#: A member's rank in one queue: (strategy value, position in the queue). Smaller is better;
-#: the position makes every key unique and breaks ties by the queue's order.
-Key = tuple[float, int]
-
-
-def _lesser(a: Key | None, b: Key | None) -> Key | None:
-    if a is None:
-        return b
-    if b is None or a <= b:
-        return a
-    return b
-
-
-@attrs.define(slots=True, eq=False)
-class _Index:
-    """A min segment tree over one kind's members of one queue. A leaf holds the member's key
-    while it could take one more conversation of this queue (available, enough capacity), and
-    None otherwise, so the root is the best candidate before per-conversation exclusions."""
-
-    positions: list[int]  # each leaf's position among the queue's members, ascending
-    leaf_of: dict[str, int]
-    width: int
-    nodes: list[Key | None]
-    visits: int = 0
-
-    @classmethod
-    def build(cls, members: list[tuple[int, str]], keys: list[Key | None]) -> _Index:
-        width = 1
-        while width < len(members):
-            width *= 2
-        nodes: list[Key | None] = [None] * (2 * width)
-        nodes[width : width + len(keys)] = keys
-        for i in range(width - 1, 0, -1):
-            nodes[i] = _lesser(nodes[2 * i], nodes[2 * i + 1])
-        return cls(
-            positions=[p for p, _ in members],
-            leaf_of={pid: leaf for leaf, (_, pid) in enumerate(members)},
-            width=width,
-            nodes=nodes,
-        )
-
-    @property
-    def size(self) -> int:
-        return len(self.positions)
-
-    @property
-    def best(self) -> Key | None:
-        return self.nodes[1]
-
-    def put(self, leaf: int, key: Key | None) -> Key | None:
-        """Set a leaf; return its previous key. Stops climbing once a node is unchanged."""
-        i = leaf + self.width
-        old = self.nodes[i]
-        if old == key:
-            return old
-        self.nodes[i] = key
-        i >>= 1
-        while i:
-            new = _lesser(self.nodes[2 * i], self.nodes[2 * i + 1])
-            if new == self.nodes[i]:
-                break
-            self.nodes[i] = new
-            i >>= 1
-        return old
-
-    def best_in(self, lo: int, hi: int) -> Key | None:
-        result: Key | None = None
-        lo += self.width
-        hi += self.width
-        while lo < hi:
-            self.visits += 1
-            if lo & 1:
-                result = _lesser(result, self.nodes[lo])
-                lo += 1
-            if hi & 1:
-                hi -= 1
-                result = _lesser(result, self.nodes[hi])
-            lo >>= 1
-            hi >>= 1
-        return result
-
-    def best_outside(self, lo: int, hi: int, skip: list[int]) -> Key | None:
-        """The best key among leaves [lo, hi) except the sorted leaves in `skip`."""
-        result: Key | None = None
-        start = lo
-        for leaf in skip:
-            if leaf < start:
-                continue
-            if leaf >= hi:
-                break
-            result = _lesser(result, self.best_in(start, leaf))
-            start = leaf + 1
-        return _lesser(result, self.best_in(start, hi))
-
-
 # ----------------------------------------------------------------------------- live records
 
 
@@ -348,7 +252,7 @@ _KINDS_OF_WANTED = {
 class _Queue:
     spec: QueueSpec
     order: int  # position in the configuration: breaks ties between queues
-    trees: dict[Kind, _Index]
+    trees: dict[Kind, MinSegmentTree]
     line: list[int] = attrs.Factory(list)  # tickets of every waiting conversation, sorted
     ready: list[list[int]] = attrs.Factory(lambda: [[], [], [], []])  # sorted, by sub-line
     last_picked: int = -1  # member position of the last strategy pick (round robin)
@@ -452,7 +356,7 @@ class Router:
             for leaf, (_, pid) in enumerate(members):
                 self._agents[pid].memberships.append((spec.name, leaf))
             keys = [_leaf_key(queue, self._agents[pid], pos) for pos, pid in members]
-            queue.trees[kind] = _Index.build(members, keys)
+            queue.trees[kind] = MinSegmentTree.build(members, keys)
         return queue
 
     # ------------------------------------------------------------------------- queries
@@ -1055,10 +959,10 @@ class Router:
             skip = sorted(tree.leaf_of[p] for p in excluded if p in tree.leaf_of)
             if round_robin:
                 cut = bisect.bisect_right(tree.positions, q.last_picked)
-                best = _lesser(best, tree.best_outside(cut, tree.size, skip))
-                wrapped = _lesser(wrapped, tree.best_outside(0, cut, skip))
+                best = lesser(best, tree.best_outside(cut, tree.size, skip))
+                wrapped = lesser(wrapped, tree.best_outside(0, cut, skip))
             else:
-                best = _lesser(best, tree.best_outside(0, tree.size, skip))
+                best = lesser(best, tree.best_outside(0, tree.size, skip))
         if best is None:
             best = wrapped
         return None if best is None else q.spec.members[best[1]]
@@ -1197,14 +1101,14 @@ class Router:
             problems.append("ticket index does not match the lines")
         return problems
 
-    def _audit_tree(self, name: str, q: _Queue, kind: Kind, tree: _Index) -> list[str]:
+    def _audit_tree(self, name: str, q: _Queue, kind: Kind, tree: MinSegmentTree) -> list[str]:
         problems = []
         for pid, leaf in tree.leaf_of.items():
             expected = _leaf_key(q, self._agents[pid], tree.positions[leaf])
             if tree.nodes[tree.width + leaf] != expected:
                 problems.append(f"{name}/{kind}: {pid} indexed stale")
         for i in range(1, tree.width):
-            if tree.nodes[i] != _lesser(tree.nodes[2 * i], tree.nodes[2 * i + 1]):
+            if tree.nodes[i] != lesser(tree.nodes[2 * i], tree.nodes[2 * i + 1]):
                 problems.append(f"{name}/{kind}: index node {i} is stale")
         return problems
 
