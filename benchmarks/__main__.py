@@ -12,8 +12,10 @@ temporary file first and then renamed, so an interrupted run never leaves half a
 The exit status is 0 whether or not targets are met (the tables say PASS or MISS), unless
 `--fail-on-miss` is given.
 
-To add a suite (the switchboard, routing): a module with `run(settings, log) -> SuiteResult`,
-listed in `SUITES` below.
+The suites: `lifecycle` (the lifecycle against other state-machine libraries and a dict floor),
+`switchboard` (one full step of a synthetic contact center), `routing` (selection in queues of
+100 to 100,000 members). To add one: a module with `run(settings, log) -> SuiteResult`, listed
+in `SUITES` below.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import lifecycle_figures
+from benchmarks import lifecycle_figures, routing_figures, switchboard_figures
 from benchmarks.harness import FULL, QUICK, Settings, SuiteResult, render_suite, report_json
 
 SUITES: dict[str, Callable[[Settings, Callable[[str], None]], SuiteResult]] = {
     "lifecycle": lifecycle_figures.run,
+    "switchboard": switchboard_figures.run,
+    "routing": routing_figures.run,
 }
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 

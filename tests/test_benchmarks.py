@@ -6,15 +6,24 @@ outcome, human held). The floor's table must refuse exactly what the lifecycle r
 harness must time with the collector off and count retained memory, the transition figure must
 refuse a contender that does nothing, and `python -m benchmarks --quick --out FILE` must write
 JSON with every figure for every contender. Nothing here asserts how fast anything is.
+
+The switchboard suite's synthetic contact center (at its `--quick` size) must be warm in every
+state, its recorded stream must hold every kind of step and replay on the restored warm state
+with no refusal and the recorded effects, the same whatever the hash seed; a replay that refuses
+or does nothing must be caught. The routing suite's selection must go, at every size up to
+100,000 members, to the participant `explain` names, without scanning, and leave the queue as
+it found it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gc
+import hashlib
 import itertools
 import json
 import math
+import os
 import random
 import subprocess
 import sys
@@ -22,9 +31,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
-from benchmarks import lifecycle_figures
+from benchmarks import contact_center, lifecycle_figures, routing_figures, switchboard_figures
 from benchmarks.harness import (
     QUICK,
     Batch,
@@ -52,7 +62,9 @@ from benchmarks.lifecycle_contenders import (
 )
 from handoff_fsm import lifecycle
 from handoff_fsm.errors import TriggerRefused
+from handoff_fsm.events import Accept
 from handoff_fsm.lifecycle import Guard, Snapshot, State, Trigger
+from handoff_fsm.routing import Explanation, Router
 
 ROOT = Path(__file__).resolve().parent.parent
 FACT_SETS = [
@@ -318,3 +330,193 @@ def test_quick_run_writes_json_with_every_figure(tmp_path: Path) -> None:
     assert {t["figure"] for t in suite["targets"]} == set(figures)
     assert all(isinstance(t["passed"], bool) for t in suite["targets"])
     assert isinstance(document["all_targets_met"], bool)
+
+    switchboard = document["suites"]["switchboard"]
+    step = switchboard["figures"]["switchboard.step"]
+    assert set(step["results"]) == {"floor", "handoff_fsm"}
+    measured = step["results"]["handoff_fsm"]
+    assert measured["refused"] == 0 and measured["substituted"] == 0
+    assert measured["replayed"] >= measured["ops_per_batch"] * QUICK.repetitions
+    assert measured["steps_per_s"] == pytest.approx(1e6 / measured["value"])
+    assert [t["figure"] for t in switchboard["targets"]] == ["switchboard.step"]
+    assert switchboard["targets"][0]["kind"] == "value"
+
+    routing = document["suites"]["routing"]
+    select = routing["figures"]["routing.select"]
+    sizes = routing_figures.QUICK_SIZES
+    assert list(select["results"]) == [f"n{size}" for size in sizes]
+    assert select["ratios"][f"n{sizes[0]}"] == 1.0
+    for size in sizes:
+        assert select["results"][f"n{size}"]["members"] == size
+        assert math.isfinite(select["ratios"][f"n{size}"])
+    assert [t["contender"] for t in routing["targets"]] == [f"n{sizes[-1]}"]
+
+
+# --- the switchboard suite: the synthetic contact center and its replay ---------------------------
+
+
+STREAM = 6_000  # steps: enough for the rarest kinds (named transfers, presence) to appear
+
+
+@pytest.fixture(scope="module")
+def center() -> contact_center.ContactCenter:
+    shape = dataclasses.replace(contact_center.QUICK_SHAPE, stream_steps=STREAM)
+    return contact_center.build(shape)
+
+
+def test_the_contact_center_is_warm_in_every_state(center: contact_center.ContactCenter) -> None:
+    shape = center.shape
+    assert sum(center.warm_classes.values()) == shape.live
+    assert set(center.warm_classes) == set(contact_center.CLASSES)
+    assert all(n > 0 for name, n in center.warm_classes.items() if name != "waiting")
+    assert 0.3 < center.warm_human_load < 1.0
+    board = center.restore()
+    live = [c for c in board.conversations() if board.state_of(c) is not State.ENDED]
+    assert len(live) == shape.live == len(board.conversations())  # the ended were forgotten
+    assert board.pending_timers()  # offers, waits and surveys are running
+
+
+def test_the_stream_holds_every_kind_of_step(center: contact_center.ContactCenter) -> None:
+    mix = center.mix()
+    assert len(center.steps) == len(center.kinds) == len(center.effects) == STREAM
+    assert center.substituted == 0
+    for kind in (
+        "customer",
+        "bot",
+        "agent",
+        "fallback",
+        "escalate",
+        "customer (escalation phrase)",
+        "accept",
+        "decline",
+        "transfer",
+        "transfer (named)",
+        "end",
+        "end with survey",
+        "survey_response",
+        "customer_left",
+        "start",
+        "tick",
+    ):
+        assert mix.get(kind, 0) > 0, kind
+    assert any(kind.startswith("presence") for kind in mix)
+    messages = sum(mix[k] for k in mix if k.split()[0] in ("customer", "bot", "agent"))
+    assert messages > len(center.steps) / 2  # messages are the majority
+    assert sorted({step_id for _, _, step_id in center.steps}) == [s[2] for s in center.steps]
+    times = [now for _, now, _ in center.steps]
+    assert times == sorted(times)
+
+
+def test_the_stream_replays_on_the_warm_state_with_no_refusal(
+    center: contact_center.ContactCenter,
+) -> None:
+    switchboard_figures.verify(center)  # every step accepted, with the recorded effects
+    source = switchboard_figures.Replay(center)
+    window = center.shape.window
+    for _ in range(len(center.steps) // window + 2):  # past the end: restores and goes on
+        part = source.take(window)
+        switchboard_figures.replay(part)
+        source.settle(part)
+    assert source.refused == 0
+    assert source.restores == 2
+    assert sum(source.replayed.values()) == window * (len(center.steps) // window + 2)
+
+
+def test_a_replay_that_refuses_or_does_nothing_is_caught(
+    center: contact_center.ContactCenter,
+) -> None:
+    board = center.restore()
+    bogus = Accept(conversation="no-such-conversation", participant="agent-000")
+    part = switchboard_figures.Slice(board=board, steps=[(bogus, center.steps[0][1], "bogus")])
+    switchboard_figures.replay(part)
+    assert part.refused == 1
+    silent = dataclasses.replace(center, effects=(center.effects[0] + 1, *center.effects[1:]))
+    with pytest.raises(AssertionError, match="effects on replay"):
+        switchboard_figures.verify(silent)
+    refused = dataclasses.replace(center, steps=((bogus, 0.0, "bogus"), *center.steps[1:]))
+    with pytest.raises(AssertionError, match="refused on replay"):
+        switchboard_figures.verify(refused)
+
+
+def test_the_stream_is_the_same_whatever_the_hash_seed(
+    center: contact_center.ContactCenter,
+) -> None:
+    code = (
+        "import dataclasses, hashlib\n"
+        "from benchmarks import contact_center as cc\n"
+        f"shape = dataclasses.replace(cc.QUICK_SHAPE, stream_steps={STREAM})\n"
+        "c = cc.build(shape)\n"
+        "print(hashlib.sha256(repr((c.steps, c.kinds, c.effects)).encode()).hexdigest())\n"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    here = hashlib.sha256(repr((center.steps, center.kinds, center.effects)).encode())
+    assert digests == {here.hexdigest()}
+
+
+# --- the routing suite: selection at every size -------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=routing_figures.SIZES, ids=lambda size: f"n{size}")
+def queue(request: pytest.FixtureRequest) -> routing_figures.Queue:
+    size: int = request.param
+    return routing_figures.build_queue(size)
+
+
+def test_the_queue_is_loaded_like_a_real_one(queue: routing_figures.Queue) -> None:
+    assert sum(queue.loads.values()) == queue.size
+    assert all(n > 0 for n in queue.loads.values())
+    assert queue.loads["partial"] > queue.size / 2  # most members partly loaded
+    router = queue.router
+    members = router.queue(routing_figures.QUEUE).members
+    assert len(members) == queue.size
+    full = sum(1 for m in members if router.load(m) == router.participant(m).capacity)
+    assert full >= queue.loads["full"]
+
+
+def test_selection_goes_where_explain_says_without_scanning(queue: routing_figures.Queue) -> None:
+    offered, chosen, visited = routing_figures.probe(queue)
+    assert offered == chosen != "nobody"
+    assert 0 < visited < 40  # a few dozen index nodes at most, even among 100,000 members
+    assert routing_figures.check(queue) == visited
+
+
+def test_a_selection_batch_leaves_the_queue_as_it_found_it(queue: routing_figures.Queue) -> None:
+    router = queue.router
+    members = router.queue(routing_figures.QUEUE).members
+    loads = [router.load(m) for m in members]
+    batch = routing_figures.selection_batch(queue, 25)
+    state = batch.prepare()
+    batch.run(state)
+    offered = [router.offer_of(f"waiting-{n:06d}") for n in range(25)]
+    assert all(offered) and len(set(offered)) > 1  # later ones see the load earlier ones took
+    batch.cleanup(state)
+    assert [router.load(m) for m in members] == loads
+    assert router.line(routing_figures.QUEUE) == ()
+    if queue.size <= 10_000:  # the audit reads everything: seconds at 100,000
+        assert router.audit() == []
+
+
+def test_the_routing_check_refuses_a_selection_explain_disagrees_with(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    queue = routing_figures.build_queue(100)
+    routing_figures.check(queue)
+    explain = Router.explain
+
+    def wrong(router: Router, conversation: str) -> Explanation:
+        return attrs.evolve(explain(router, conversation), chosen="agent-999999")
+
+    monkeypatch.setattr(Router, "explain", wrong)
+    with pytest.raises(AssertionError, match="explain chose agent-999999"):
+        routing_figures.check(queue)
