@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import attrs
 
@@ -172,14 +172,16 @@ class _Conversation:
 _OFFER, _WAIT, _SURVEY = "offer", "wait", "survey"
 
 
-@attrs.frozen(order=True)
-class _Timer:
+class _Timer(NamedTuple):
+    """A pending timeout. A plain tuple on purpose: the heap compares (deadline, seq), which is
+    unique, in C; an attrs class with order=True costs ~50x more per comparison."""
+
     deadline: float
     seq: int
-    kind: str = attrs.field(order=False)
-    conversation: str = attrs.field(order=False)
-    participant: str = attrs.field(order=False)
-    token: int = attrs.field(order=False)
+    kind: str
+    conversation: str
+    participant: str
+    token: int
 
 
 class Switchboard:
@@ -196,6 +198,11 @@ class Switchboard:
         self.now = 0.0
         self._conversations: dict[str, _Conversation] = {}
         self._timers: list[_Timer] = []
+        # Waits that began in this step: their timers are set once the step has served the
+        # lines, and only for those still waiting (most waits are served at once, by a bot).
+        self._new_waits: list[tuple[_Conversation, int, float]] = []
+        # participant -> the conversations it monitors, in the order it joined them.
+        self._monitoring: dict[str, list[str]] = {}
         self._timer_seq = 0
         self._seen_ids: set[str] = set()
         self._out: list[Effect] = []
@@ -251,7 +258,9 @@ class Switchboard:
         except StepRefused as refused:
             refused.effects = tuple(fired)
             self._out = []
+            self._new_waits.clear()  # a refused step began no wait (it changed nothing)
             raise
+        self._set_wait_timers()
         effects, self._out = fired + self._out, []
         return effects
 
@@ -368,6 +377,17 @@ class Switchboard:
         if role is Role.HOLDER and self.router.participant(participant).kind is Kind.BOT:
             self._emit(Greeting(conversation=record.id, to=participant))
 
+    def _add_monitor(self, record: _Conversation, participant: str) -> None:
+        record.monitors.append(participant)
+        self._monitoring.setdefault(participant, []).append(record.id)
+
+    def _drop_monitor(self, record: _Conversation, participant: str) -> None:
+        record.monitors.remove(participant)
+        watched = self._monitoring[participant]
+        watched.remove(record.id)
+        if not watched:
+            del self._monitoring[participant]
+
     def _remove(self, record: _Conversation, participant: str) -> None:
         self._emit(ParticipantRemoved(conversation=record.id, to=participant))
 
@@ -401,10 +421,19 @@ class Switchboard:
         """Put a conversation in a queue's line and start its wait timer."""
         self.router.enqueue(record.id, queue, self.now, wanted=wanted, named=named)
         record.wanted = wanted
+        self._wait_begins(record, queue)
+
+    def _wait_begins(self, record: _Conversation, queue: str) -> None:
         record.wait_token += 1
         timeout = self.router.queue(queue).wait_timeout
         if timeout is not None:
-            self._schedule(self.now + timeout, _WAIT, record.id, "", record.wait_token)
+            self._new_waits.append((record, record.wait_token, self.now + timeout))
+
+    def _set_wait_timers(self) -> None:
+        for record, token, deadline in self._new_waits:
+            if record.wait_token == token and record.state is State.WAITING:
+                self._schedule(deadline, _WAIT, record.id, "", token)
+        self._new_waits.clear()
 
     def _serve(self) -> None:
         for decision in self.router.serve(self.now):
@@ -451,9 +480,9 @@ class Switchboard:
             self._withdrawn(self.router.leave(record.id, self.now))
         if self.router.holder(record.id) is not None:
             self._let_go(record)
-        for monitor in record.monitors:
+        for monitor in list(record.monitors):
             self._remove(record, monitor)
-        record.monitors.clear()
+            self._drop_monitor(record, monitor)
         record.proposals.clear()
         record.wait_token += 1
         if record.state is State.SURVEY:
@@ -523,6 +552,7 @@ class Switchboard:
                 self._wait_ran_out(record)
             else:
                 self._close(record, Trigger.SURVEY_TIMEOUT)
+            self._set_wait_timers()
         self.now = now
 
     def _wait_ran_out(self, record: _Conversation) -> None:
@@ -680,17 +710,14 @@ class Switchboard:
             self._remove(record, event.participant)
             record.proposals.clear()
             record.return_bot = None
-            record.wait_token += 1
             queue = self.router.queue_of(conversation)
             assert queue is not None
-            timeout = self.router.queue(queue).wait_timeout
-            if timeout is not None:
-                self._schedule(self.now + timeout, _WAIT, conversation, "", record.wait_token)
+            self._wait_begins(record, queue)
         if event.status is PresenceStatus.OFFLINE:
-            for record in self._conversations.values():
-                if event.participant in record.monitors:
-                    record.monitors.remove(event.participant)
-                    self._remove(record, event.participant)
+            for conversation in list(self._monitoring.get(event.participant, ())):
+                record = self._conversations[conversation]
+                self._drop_monitor(record, event.participant)
+                self._remove(record, event.participant)
         self._serve()
 
     def _propose(self, event: Propose) -> None:
@@ -699,7 +726,7 @@ class Switchboard:
         if self.router.participant(event.supervisor).kind is not Kind.HUMAN:
             raise StepRefused(f"supervisor {event.supervisor!r} is not a human")
         if event.supervisor not in record.monitors:
-            record.monitors.append(event.supervisor)
+            self._add_monitor(record, event.supervisor)
             self._join(record, event.supervisor, Role.MONITOR)
         record.proposals.append(
             _Proposal(bot=event.participant, supervisor=event.supervisor, action=event.action)
@@ -726,7 +753,7 @@ class Switchboard:
             raise StepRefused(f"{event.participant!r} is not a human; only humans monitor")
         if event.participant in record.monitors:
             raise StepRefused(f"{event.participant!r} already monitors {record.id!r}")
-        record.monitors.append(event.participant)
+        self._add_monitor(record, event.participant)
         self._join(record, event.participant, Role.MONITOR)
 
     def _take_over(self, event: TakeOver) -> None:
@@ -744,7 +771,7 @@ class Switchboard:
         self._fire(record, Trigger.TAKE_OVER)
         bot = self.router.reassign(record.id, event.participant, self.now)
         self._remove(record, bot)
-        record.monitors.remove(event.participant)
+        self._drop_monitor(record, event.participant)
         self._took(record, event.participant)
         self._serve()
 
