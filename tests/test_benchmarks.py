@@ -520,3 +520,18 @@ def test_the_routing_check_refuses_a_selection_explain_disagrees_with(
     monkeypatch.setattr(Router, "explain", wrong)
     with pytest.raises(AssertionError, match="explain chose agent-999999"):
         routing_figures.check(queue)
+
+
+def test_performance_doc_shows_the_recorded_last_run() -> None:
+    """docs/performance.md's last-run section is exactly what benchmarks/results/latest.json
+    renders: no number in it is typed by hand, and it cannot drift from the record."""
+    import json
+
+    from benchmarks import doc_tables
+
+    record = json.loads(
+        (doc_tables.DOC.parent.parent / "benchmarks/results/latest.json").read_text()
+    )
+    rendered = doc_tables.render(record)
+    assert doc_tables.section_of(doc_tables.DOC.read_text(encoding="utf-8")) == rendered
+    assert "switchboard step under 25 us median" in rendered
