@@ -41,7 +41,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from handoff_fsm.config import Kind, ParticipantSpec, QueueSpec, Strategy
+from handoff_fsm.config import Kind, OverflowTransfer, ParticipantSpec, QueueSpec, Strategy
 from handoff_fsm.effects import WithdrawReason
 from handoff_fsm.errors import HandoffError, ModelError, StepRefused
 from handoff_fsm.events import PresenceStatus, Wanted
@@ -327,6 +327,16 @@ class Router:
             queue = self._build_queue(qspec, order)
             self._queues[qspec.name] = queue
             self._queue_list.append(queue)
+        for queue in self._queue_list:
+            overflow = queue.spec.overflow
+            if isinstance(overflow, OverflowTransfer) and (
+                overflow.queue not in self._queues or overflow.queue == queue.spec.name
+            ):
+                raise RoutingConfigError(
+                    f"queue {queue.spec.name!r}: overflow transfers to "
+                    f"{'itself' if overflow.queue == queue.spec.name else 'unknown queue'} "
+                    f"{overflow.queue!r}"
+                )
         self._conversations: dict[str, _Conversation] = {}
         self._by_ticket: dict[int, str] = {}  # tickets of waiting conversations
         self._named_waits: dict[str, set[str]] = {}  # participant -> waits that name it
@@ -339,8 +349,14 @@ class Router:
             raise RoutingConfigError(f"queue {spec.name!r} is defined twice")
         if spec.units < 1:
             raise RoutingConfigError(f"queue {spec.name!r}: units must be at least 1")
-        if spec.offer_timeout is not None and spec.offer_timeout < 0:
-            raise RoutingConfigError(f"queue {spec.name!r}: offer_timeout must be >= 0")
+        # A zero timeout would fire in the step that set it; with an overflow cycle (a -> b -> a)
+        # a zero wait_timeout would never let time move on.
+        for name, timeout in (
+            ("offer_timeout", spec.offer_timeout),
+            ("wait_timeout", spec.wait_timeout),
+        ):
+            if timeout is not None and not timeout > 0:
+                raise RoutingConfigError(f"queue {spec.name!r}: {name} must be > 0")
         by_kind: dict[Kind, list[tuple[int, str]]] = {kind: [] for kind in Kind}
         seen: set[str] = set()
         for position, pid in enumerate(spec.members):

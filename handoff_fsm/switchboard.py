@@ -382,7 +382,9 @@ class Switchboard:
         self._monitoring.setdefault(participant, []).append(record.id)
 
     def _drop_monitor(self, record: _Conversation, participant: str) -> None:
+        """Stop monitoring; a supervisor that is no longer in the conversation cannot answer."""
         record.monitors.remove(participant)
+        record.proposals = [p for p in record.proposals if p.supervisor != participant]
         watched = self._monitoring[participant]
         watched.remove(record.id)
         if not watched:
@@ -457,11 +459,15 @@ class Switchboard:
                 )  # fmt: skip
 
     def _took(self, record: _Conversation, holder: str) -> None:
-        """A new holder has it: reset what belonged to the previous hold, and join."""
+        """A new holder has it: reset what belonged to the previous hold, and join. A monitor
+        that becomes the holder (take-over, or accepting an offer) stops being a monitor, so it
+        gets each message once."""
         record.fallbacks = 0
         record.return_bot = None
         record.proposals.clear()
         record.wait_token += 1  # the wait is over: its timer goes stale
+        if holder in record.monitors:
+            self._drop_monitor(record, holder)
         self._join(record, holder, Role.HOLDER)
 
     def _let_go(self, record: _Conversation) -> str:
@@ -771,7 +777,6 @@ class Switchboard:
         self._fire(record, Trigger.TAKE_OVER)
         bot = self.router.reassign(record.id, event.participant, self.now)
         self._remove(record, bot)
-        self._drop_monitor(record, event.participant)
         self._took(record, event.participant)
         self._serve()
 

@@ -14,7 +14,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handoff_fsm.config import Kind, ParticipantSpec, QueueSpec, Strategy
+from handoff_fsm.config import Kind, OverflowTransfer, ParticipantSpec, QueueSpec, Strategy
 from handoff_fsm.effects import WithdrawReason
 from handoff_fsm.errors import ModelError, StepRefused
 from handoff_fsm.events import PresenceStatus, Wanted
@@ -702,8 +702,14 @@ def test_refusals_name_what_is_wrong() -> None:
         ([bot("b1")], [queue("q", "b1", units=0)], "units must be at least 1"),
         ([bot("b1")], [queue("q", "b1"), queue("q", "b1")], "queue 'q' is defined twice"),
         ([bot("b1", -1)], [], "negative capacity"),
+        ([bot("b1")], [queue("q", "b1", offer_timeout=0)], "offer_timeout must be > 0"),
+        ([bot("b1")], [QueueSpec(name="q", members=("b1",), wait_timeout=0)], "wait_timeout must"),
+        ([bot("b1")], [QueueSpec(name="q", members=("b1",), overflow=OverflowTransfer(queue="x"))],
+         "overflow transfers to unknown queue 'x'"),
+        ([bot("b1")], [QueueSpec(name="q", members=("b1",), overflow=OverflowTransfer(queue="q"))],
+         "overflow transfers to itself"),
     ],
-)
+)  # fmt: skip
 def test_a_configuration_that_cannot_be_routed_is_refused(
     participants: list[ParticipantSpec], queues: list[QueueSpec], problem: str
 ) -> None:
