@@ -1,0 +1,292 @@
+"""Seeded engine defects: each runtime invariant must catch a switchboard that breaks it.
+
+Theory of operation: a check that never fails proves nothing. Each class below is a copy of the
+real `Switchboard` with one plausible defect (a subclass overriding one method, or a router that
+books capacity wrongly). `test_stateful_fuzzing_catches_the_seeded_defect` runs the very machine
+of `tests/test_switchboard_stateful.py` against it, bounded and derandomized, and expects the run
+to FAIL with an `InvariantViolation` that names the invariant the defect breaks. Together they
+give every invariant of `handoff_fsm.invariants.CHECKS` at least one engine defect it catches
+(`test_every_invariant_has_a_seeded_defect`). The model-level seeded defects of the static
+analysis are the YAML files of `tests/defects/` (see docs/verification.md).
+
+Rules: one defect per class, its docstring says what is wrong; the defect is in the engine, never
+in the auditor; the runs are generate-only (no shrinking: the test wants the failure, not the
+smallest one) and stop at the first violation. The control, the same machine on the real engine
+passing, is `tests/test_switchboard_stateful.py` itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.stateful import run_state_machine_as_test
+from test_switchboard_stateful import SwitchboardMachine
+
+from handoff_fsm.config import Config, Kind
+from handoff_fsm.effects import (
+    CUSTOMER,
+    Effect,
+    Ended,
+    Greeting,
+    Message,
+    ParticipantAdded,
+    Role,
+    Survey,
+    WithdrawReason,
+)
+from handoff_fsm.errors import StepRefused
+from handoff_fsm.events import BotMessage, CustomerMessage, Decline, Event, Fallback, TakeOver, Tick
+from handoff_fsm.invariants import INVARIANTS, InvariantViolation
+from handoff_fsm.lifecycle import NO_FACTS, Facts, State, Trigger
+from handoff_fsm.routing import Router, Withdrawn
+from handoff_fsm.switchboard import Switchboard, _Conversation
+
+
+class SkipsContextSet(Switchboard):
+    """(a) A joiner gets participant_added (and a bot its greeting) but never the context."""
+
+    def _join(self, record: _Conversation, participant: str, role: Role) -> None:
+        self._emit(ParticipantAdded(conversation=record.id, to=participant, role=role))
+        if role is Role.HOLDER and self.router.participant(participant).kind is Kind.BOT:
+            self._emit(Greeting(conversation=record.id, to=participant))
+
+
+class IgnoresCapacity(Switchboard):
+    """(b) Routing books two more units of capacity than each participant has."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        roomy = [attrs.evolve(p, capacity=p.capacity + 2) for p in config.participants]
+        self.router = Router(roomy, config.queues)
+
+
+class DropsWaitingMessages(Switchboard):
+    """(c) A message sent while waiting is answered but not kept in the transcript."""
+
+    def _relay(self, record: _Conversation, sender: str, text: str, to: Sequence[str]) -> None:
+        if record.state is not State.WAITING:
+            super()._relay(record, sender, text, to)
+            return
+        for receiver in to:
+            self._emit(Message(conversation=record.id, to=receiver, sender=sender, text=text))
+
+
+class KeepsTheLeaver(Switchboard):
+    """(d) A holder that lets go (escalation, transfer, end) is released but never told."""
+
+    def _let_go(self, record: _Conversation) -> str:
+        holder = self.router.release(record.id, self.now)
+        record.proposals.clear()
+        return holder
+
+
+class RelaysToEnded(Switchboard):
+    """(e) A customer message to an ended conversation is relayed to its last holder."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self.last_holder: dict[str, str] = {}
+
+    def _let_go(self, record: _Conversation) -> str:
+        holder = super()._let_go(record)
+        self.last_holder[record.id] = holder
+        return holder
+
+    def _customer(self, event: CustomerMessage) -> None:
+        record = self._known(event.conversation)
+        if record.state is not State.ENDED:
+            super()._customer(event)
+            return
+        last = self.last_holder.get(record.id)
+        self._relay(record, CUSTOMER, event.text, [last] if last is not None else [])
+
+
+class CountsRefusedFallbacks(Switchboard):
+    """(f) A fallback from a participant that does not hold the conversation is refused, but
+    only after it was counted."""
+
+    def _fallback(self, event: Fallback) -> None:
+        record = self._live(event.conversation, "fallback")
+        record.fallbacks += 1
+        self._holder_of(record, event.participant, Kind.BOT)
+        if record.fallbacks >= self.settings.fallback_limit:
+            self._escalate_now(record, Trigger.FALLBACK_LIMIT)
+
+
+class ForgetsRefusedIds(Switchboard):
+    """(g) The id of a refused step is forgotten, so its retried delivery runs again."""
+
+    def handle(
+        self, event: Event, *, now: float | None = None, step_id: str | None = None
+    ) -> list[Effect]:
+        fresh = step_id is not None and step_id not in self._seen_ids
+        try:
+            return super().handle(event, now=now, step_id=step_id)
+        except StepRefused:
+            if fresh and step_id is not None:
+                self._seen_ids.discard(step_id)
+            raise
+
+
+class ActsBeforeTimeouts(Switchboard):
+    """(h) A dated step acts at the old time, and only then lets the timeouts due fire."""
+
+    def handle(
+        self, event: Event, *, now: float | None = None, step_id: str | None = None
+    ) -> list[Effect]:
+        retried = step_id is not None and step_id in self._seen_ids
+        if now is None or now < self.now or isinstance(event, Tick) or retried:
+            return super().handle(event, now=now, step_id=step_id)
+        try:
+            acted = super().handle(event, step_id=step_id)
+        except StepRefused as refused:
+            refused.effects = tuple(super().handle(Tick(now=now)))
+            raise
+        return acted + super().handle(Tick(now=now))
+
+
+class TakesLateStepsAsOnTime(Switchboard):
+    """(i) A step dated in the past is run at the current time instead of being refused."""
+
+    def handle(
+        self, event: Event, *, now: float | None = None, step_id: str | None = None
+    ) -> list[Effect]:
+        if isinstance(event, Tick) and now is None and event.now < self.now:
+            event = Tick(now=self.now)
+        if now is not None and now < self.now:
+            now = None
+        return super().handle(event, now=now, step_id=step_id)
+
+
+class _NewestFirstRouter(Router):
+    def _take_ticket(self) -> int:
+        return -super()._take_ticket()
+
+
+class ServesNewestFirst(Switchboard):
+    """(j) Routing numbers tickets backwards, so the newest conversation is first in line."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self.router = _NewestFirstRouter(config.participants, config.queues)
+
+
+class IdlesAfterDecline(Switchboard):
+    """(k) A declined offer is withdrawn, but the conversation is not offered to anyone else."""
+
+    def _decline(self, event: Decline) -> None:
+        record = self._live(event.conversation, "decline")
+        self._offered_to(record, event.participant)
+        self._withdrawn(self.router.decline(record.id, event.participant, self.now))
+
+
+class SkipsMonitorCopies(Switchboard):
+    """(l) Monitors never get a copy of the customer's messages."""
+
+    def _relay(self, record: _Conversation, sender: str, text: str, to: Sequence[str]) -> None:
+        if sender == CUSTOMER:
+            to = [r for r in to if r not in record.monitors]
+        super()._relay(record, sender, text, to)
+
+
+class EndsBeforeRemoving(Switchboard):
+    """(m) The survey or ended line goes out before the holder and monitors are removed."""
+
+    def _close(self, record: _Conversation, trigger: Trigger, facts: Facts = NO_FACTS) -> None:
+        mark = len(self._out)
+        super()._close(record, trigger, facts)
+        closing = next(
+            i
+            for i in range(mark, len(self._out))
+            if isinstance(self._out[i], Survey | Ended) and self._out[i].conversation == record.id
+        )
+        self._out.insert(mark, self._out.pop(closing))
+
+
+class WithdrawsSilently(Switchboard):
+    """(n) Offers cancelled by a close or a presence change are taken back without telling."""
+
+    def _withdrawn(self, withdrawn: Withdrawn | None) -> None:
+        if withdrawn is None or withdrawn.reason is not WithdrawReason.CANCELLED:
+            super()._withdrawn(withdrawn)
+
+
+class LeaverOverhears(Switchboard):
+    """(o) While waiting, the customer's messages are also copied to the bot that escalated."""
+
+    def _relay(self, record: _Conversation, sender: str, text: str, to: Sequence[str]) -> None:
+        if record.state is State.WAITING and record.return_bot is not None:
+            to = [*to, record.return_bot]
+        super()._relay(record, sender, text, to)
+
+
+class TakeOverKeepsTheMonitor(Switchboard):
+    """(p) A monitor that takes over is joined as holder but stays among the monitors."""
+
+    def _take_over(self, event: TakeOver) -> None:
+        super()._take_over(event)
+        self._conversations[event.conversation].monitors.append(event.participant)
+
+
+class AnyBotMaySpeak(Switchboard):
+    """(q) A bot message is relayed whichever bot sends it, holder or not."""
+
+    def _bot(self, event: BotMessage) -> None:
+        record = self._live(event.conversation, "bot")
+        if self.router.participant(event.participant).kind is not Kind.BOT:
+            raise StepRefused(f"{event.participant!r} is not a bot")
+        self._relay(record, event.participant, event.text, [CUSTOMER, *record.monitors])
+
+
+#: (engine, the invariant that must catch it)
+DEFECTS: list[tuple[type[Switchboard], str]] = [
+    (SkipsContextSet, "join_order"),
+    (IgnoresCapacity, "capacity"),
+    (DropsWaitingMessages, "context_complete"),
+    (KeepsTheLeaver, "one_holder"),
+    (RelaysToEnded, "ended_is_silent"),
+    (CountsRefusedFallbacks, "refusal_changes_nothing"),
+    (ForgetsRefusedIds, "duplicate_changes_nothing"),
+    (ActsBeforeTimeouts, "timeouts_first"),
+    (TakesLateStepsAsOnTime, "time_monotonic"),
+    (ServesNewestFirst, "fifo"),
+    (IdlesAfterDecline, "work_conserving"),
+    (SkipsMonitorCopies, "no_message_lost"),
+    (EndsBeforeRemoving, "close_order"),
+    (WithdrawsSilently, "one_offer"),
+    (LeaverOverhears, "leave_silence"),
+    (TakeOverKeepsTheMonitor, "books_match"),
+    (AnyBotMaySpeak, "acting_member"),
+]
+
+#: Bounded and reproducible in every profile: a defect is a sure failure, not a hunt.
+HUNT = settings(
+    max_examples=300,
+    stateful_step_count=100,
+    phases=[Phase.generate],
+    derandomize=True,
+    database=None,
+    deadline=None,
+    report_multiple_bugs=False,
+    suppress_health_check=list(HealthCheck),
+)
+
+
+def machine_for(engine: type[Switchboard]) -> type[SwitchboardMachine]:
+    return type(f"{engine.__name__}Machine", (SwitchboardMachine,), {"ENGINE": engine})
+
+
+@pytest.mark.parametrize(("engine", "invariant"), DEFECTS, ids=[d.__name__ for d, _ in DEFECTS])
+def test_stateful_fuzzing_catches_the_seeded_defect(
+    engine: type[Switchboard], invariant: str
+) -> None:
+    with pytest.raises(InvariantViolation) as caught:
+        run_state_machine_as_test(machine_for(engine), settings=HUNT)
+    assert invariant in caught.value.invariants, str(caught.value)
+
+
+def test_every_invariant_has_a_seeded_defect() -> None:
+    assert {invariant for _, invariant in DEFECTS} == set(INVARIANTS)
