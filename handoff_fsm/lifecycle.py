@@ -21,12 +21,11 @@ Rules:
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
 
 import attrs
 
-from handoff_fsm.errors import ModelError, TriggerRefused
-from handoff_fsm.model import MachineModel, TransitionSpec, load_bundled
+from handoff_fsm.errors import TriggerRefused
+from handoff_fsm.model import MachineModel, TransitionSpec, load_bundled, require_names
 
 
 class State(enum.StrEnum):
@@ -128,22 +127,17 @@ def _interned(state: State, outcome: Outcome | None, human_held: bool) -> Snapsh
 
 def check_model_matches_code(model: MachineModel) -> None:
     """Refuse a lifecycle model whose names differ from the enums the code is written against."""
-    pairs: Iterable[tuple[str, set[str], set[str]]] = (
-        ("states", set(model.states), {s.value for s in State}),
-        ("outcomes", set(model.outcomes), {o.value for o in Outcome}),
-        ("transitions", set(model.triggers), {t.value for t in Trigger}),
-        ("guards", set(model.guards), {g.value for g in Guard}),
+    require_names(
+        model,
+        "handoff_fsm.lifecycle",
+        {
+            "states": {s.value for s in State},
+            "outcomes": {o.value for o in Outcome},
+            "transitions": {t.value for t in Trigger},
+            "guards": {g.value for g in Guard},
+        },
+        initial=State.NEW.value,
     )
-    for place, in_model, in_code in pairs:
-        if in_model != in_code:
-            missing, extra = sorted(in_code - in_model), sorted(in_model - in_code)
-            raise ModelError(
-                model.source_file,
-                place,
-                f"differs from handoff_fsm.lifecycle (missing: {missing}, unknown: {extra})",
-            )
-    if model.initial != State.NEW:
-        raise ModelError(model.source_file, "initial", "must be 'new'")
 
 
 def compile_table(model: MachineModel) -> dict[tuple[State, Trigger], tuple[_Rule, ...]]:

@@ -210,6 +210,34 @@ class _Reader:
         )
 
 
+def require_names(
+    model: MachineModel, owner: str, names: Mapping[str, set[str]], initial: str
+) -> None:
+    """Refuse a model whose names differ from the enums the code of `owner` is written against.
+
+    `names` maps a section of the model (`states`, `transitions` for its triggers, `outcomes`,
+    `guards`) to the names the code expects there; the model file cannot drift silently from
+    the code that drives it.
+    """
+    in_model = {
+        "states": set(model.states),
+        "transitions": set(model.triggers),
+        "outcomes": set(model.outcomes),
+        "guards": set(model.guards),
+    }
+    for place, in_code in names.items():
+        if in_model[place] != in_code:
+            missing = sorted(in_code - in_model[place])
+            extra = sorted(in_model[place] - in_code)
+            raise ModelError(
+                model.source_file,
+                place,
+                f"differs from {owner} (missing: {missing}, unknown: {extra})",
+            )
+    if model.initial != initial:
+        raise ModelError(model.source_file, "initial", f"must be {initial!r}")
+
+
 def guard_free_table(model: MachineModel) -> dict[tuple[str, str], str]:
     """(state, trigger) -> destination, for a model whose transitions carry no guards.
 

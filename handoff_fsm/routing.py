@@ -43,9 +43,9 @@ import attrs
 
 from handoff_fsm.config import Kind, OverflowTransfer, ParticipantSpec, QueueSpec, Strategy
 from handoff_fsm.effects import WithdrawReason
-from handoff_fsm.errors import HandoffError, ModelError, StepRefused
+from handoff_fsm.errors import HandoffError, StepRefused
 from handoff_fsm.events import PresenceStatus, Wanted
-from handoff_fsm.model import MachineModel, guard_free_table, load_bundled
+from handoff_fsm.model import MachineModel, guard_free_table, load_bundled, require_names
 from handoff_fsm.segment_tree import Key, MinSegmentTree, lesser
 
 # ----------------------------------------------------------------------------- the wait model
@@ -73,20 +73,12 @@ class WaitTrigger(enum.StrEnum):
 def compile_wait_table(model: MachineModel) -> dict[tuple[WaitStatus, WaitTrigger], WaitStatus]:
     """The routing model as a lookup table; a model whose names differ from the code is refused,
     so that the file cannot silently drift from what this module drives."""
-    pairs = (
-        ("states", set(model.states), {s.value for s in WaitStatus}),
-        ("transitions", set(model.triggers), {t.value for t in WaitTrigger}),
+    require_names(
+        model,
+        "handoff_fsm.routing",
+        {"states": {s.value for s in WaitStatus}, "transitions": {t.value for t in WaitTrigger}},
+        initial=WaitStatus.QUEUED.value,
     )
-    for place, in_model, in_code in pairs:
-        if in_model != in_code:
-            missing, extra = sorted(in_code - in_model), sorted(in_model - in_code)
-            raise ModelError(
-                model.source_file,
-                place,
-                f"differs from handoff_fsm.routing (missing: {missing}, unknown: {extra})",
-            )
-    if model.initial != WaitStatus.QUEUED:
-        raise ModelError(model.source_file, "initial", "must be 'queued'")
     return {
         (WaitStatus(state), WaitTrigger(trigger)): WaitStatus(dest)
         for (state, trigger), dest in guard_free_table(model).items()
