@@ -464,6 +464,14 @@ class Check:
         )
 
 
+class RosterCheck(Check):
+    """A check that keeps its own `Roster`, rebuilt from the effect stream alone."""
+
+    def __init__(self, world: World, start: Fingerprint) -> None:
+        super().__init__(world, start)
+        self._roster = Roster.of(start)
+
+
 def _addressed(effect: Effect) -> str | None:
     """The participant an effect is for (None for the customer and for broadcast lines)."""
     to = effect.to
@@ -537,16 +545,12 @@ class JoinOrder(Check):
                 self._status[key] = "in"
 
 
-class LeaveSilence(Check):
+class LeaveSilence(RosterCheck):
     """A leaver gets participant_removed once and then nothing about that conversation until it is
     added again (a fresh offer and its withdrawal excepted).
     """
 
     name = "leave_silence"
-
-    def __init__(self, world: World, start: Fingerprint) -> None:
-        super().__init__(world, start)
-        self._roster = Roster.of(start)
 
     def observe(self, step: StepRecord) -> Iterator[Violation]:
         roster = self._roster
@@ -643,16 +647,12 @@ def _show(context: Context | None) -> str:
     return f"variables {dict(context.variables)!r}, transcript [{lines}]"
 
 
-class OneHolder(Check):
+class OneHolder(RosterCheck):
     """A conversation in a holding state has exactly one holder, of the kind its state names, and
     one in any other state has none; the stream never shows two holders at once.
     """
 
     name = "one_holder"
-
-    def __init__(self, world: World, start: Fingerprint) -> None:
-        super().__init__(world, start)
-        self._roster = Roster.of(start)
 
     def observe(self, step: StepRecord) -> Iterator[Violation]:
         roster = self._roster
@@ -689,16 +689,12 @@ class OneHolder(Check):
                 yield self.violation(step, cid, detail)
 
 
-class Capacity(Check):
+class Capacity(RosterCheck):
     """No participant's load (holds and offers out, in their queue's units) ever exceeds the
     capacity its configuration gives it.
     """
 
     name = "capacity"
-
-    def __init__(self, world: World, start: Fingerprint) -> None:
-        super().__init__(world, start)
-        self._roster = Roster.of(start)
 
     def observe(self, step: StepRecord) -> Iterator[Violation]:
         for effect in step.effects:
@@ -713,16 +709,12 @@ class Capacity(Check):
                     )
 
 
-class OneOffer(Check):
+class OneOffer(RosterCheck):
     """A conversation has at most one offer out, only to a human and only while it waits; an offer
     ends once, by accept or withdrawal.
     """
 
     name = "one_offer"
-
-    def __init__(self, world: World, start: Fingerprint) -> None:
-        super().__init__(world, start)
-        self._roster = Roster.of(start)
 
     def observe(self, step: StepRecord) -> Iterator[Violation]:
         roster = self._roster
@@ -874,16 +866,12 @@ class WorkConserving(Check):
                     )
 
 
-class NoMessageLost(Check):
+class NoMessageLost(RosterCheck):
     """Every accepted message reaches each current member once (a customer's: the holder and
     monitors; while waiting, the monitors and a queued answer), and nothing else is relayed.
     """
 
     name = "no_message_lost"
-
-    def __init__(self, world: World, start: Fingerprint) -> None:
-        super().__init__(world, start)
-        self._roster = Roster.of(start)
 
     def observe(self, step: StepRecord) -> Iterator[Violation]:
         roster = self._roster
@@ -986,17 +974,13 @@ _OFFERED_STEPS = frozenset({"accept", "decline"})
 _MONITOR_STEPS = frozenset({"approve", "reject", "take_over"})
 
 
-class ActingMember(Check):
+class ActingMember(RosterCheck):
     """Only a participant in the conversation, in the role its step needs, may act on it: the
     holder speaks, reports, escalates, transfers, proposes and ends; the offered human answers the
     offer; a monitor answers a proposal or takes over; a monitor joins only from outside.
     """
 
     name = "acting_member"
-
-    def __init__(self, world: World, start: Fingerprint) -> None:
-        super().__init__(world, start)
-        self._roster = Roster.of(start)
 
     def observe(self, step: StepRecord) -> Iterator[Violation]:
         roster = self._roster
@@ -1062,16 +1046,12 @@ class EndedIsSilent(Check):
                 self._ended[about] = conv.outcome
 
 
-class CloseOrder(Check):
+class CloseOrder(RosterCheck):
     """Before a survey or ended line, every offer of that conversation is withdrawn and its holder
     and monitors are removed; it is in survey exactly while its survey is out.
     """
 
     name = "close_order"
-
-    def __init__(self, world: World, start: Fingerprint) -> None:
-        super().__init__(world, start)
-        self._roster = Roster.of(start)
 
     def observe(self, step: StepRecord) -> Iterator[Violation]:
         roster = self._roster
@@ -1174,16 +1154,12 @@ class TimeMonotonic(Check):
             )
 
 
-class BooksMatch(Check):
+class BooksMatch(RosterCheck):
     """The holders, monitors, offers and loads an embedder rebuilds from the effect stream alone are
     exactly the switchboard's own.
     """
 
     name = "books_match"
-
-    def __init__(self, world: World, start: Fingerprint) -> None:
-        super().__init__(world, start)
-        self._roster = Roster.of(start)
 
     def observe(self, step: StepRecord) -> Iterator[Violation]:
         roster = self._roster
