@@ -10,7 +10,6 @@ backwards (refused), and retried ids.
 from __future__ import annotations
 
 import contextlib
-import enum
 import hashlib
 import io
 import json
@@ -28,6 +27,7 @@ import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from state_dump import plain
 
 from handoff_fsm.adapters.replay import replay
 from handoff_fsm.adapters.run import SwitchboardLike, step_lines
@@ -147,29 +147,6 @@ def drive(
         step = ScenarioStep(index=number, event=call.event, at=call.now, id=call.step_id)
         lines += step_lines(board, seq + len(lines), step, effects, refused)
     return lines
-
-
-def plain(value: object, path: frozenset[int] = frozenset()) -> object:
-    """Everything an object holds, as comparable data: two switchboards with equal `plain` are
-    in the same state, down to timers, seen ids and routing indexes (sets compare as sets)."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return repr(value) if isinstance(value, enum.Enum) else value
-    if id(value) in path:
-        return "<cycle>"
-    inner = path | {id(value)}
-    if isinstance(value, dict):
-        return ["dict", *[(plain(k, inner), plain(v, inner)) for k, v in value.items()]]
-    if isinstance(value, list | tuple):
-        return [type(value).__name__, *[plain(item, inner) for item in value]]
-    if isinstance(value, set | frozenset):
-        return ["set", *sorted((plain(item, inner) for item in value), key=repr)]
-    fields: dict[str, object] = dict(getattr(value, "__dict__", {}))
-    for cls in type(value).__mro__:
-        slots = getattr(cls, "__slots__", ())
-        for slot in (slots,) if isinstance(slots, str) else slots:
-            if slot != "__weakref__" and hasattr(value, slot):
-                fields[slot] = getattr(value, slot)
-    return [type(value).__qualname__, *[(k, plain(v, inner)) for k, v in sorted(fields.items())]]
 
 
 def scratch() -> tempfile.TemporaryDirectory[str]:

@@ -13,7 +13,6 @@ replay that prints that fresh run's lines.
 
 from __future__ import annotations
 
-import enum
 import io
 import random
 import subprocess
@@ -21,6 +20,8 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+
+from state_dump import plain
 
 from handoff_fsm.adapters.replay import replay
 from handoff_fsm.adapters.run import step_lines
@@ -84,28 +85,6 @@ CHILD = textwrap.dedent(
         print(board.seq, flush=True)
     """
 )
-
-
-def plain(value: object, path: frozenset[int] = frozenset()) -> object:
-    """Everything an object holds, as comparable data (as in test_store.py)."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return repr(value) if isinstance(value, enum.Enum) else value
-    if id(value) in path:
-        return "<cycle>"
-    inner = path | {id(value)}
-    if isinstance(value, dict):
-        return ["dict", *[(plain(k, inner), plain(v, inner)) for k, v in value.items()]]
-    if isinstance(value, list | tuple):
-        return [type(value).__name__, *[plain(item, inner) for item in value]]
-    if isinstance(value, set | frozenset):
-        return ["set", *sorted((plain(item, inner) for item in value), key=repr)]
-    fields: dict[str, object] = dict(getattr(value, "__dict__", {}))
-    for cls in type(value).__mro__:
-        slots = getattr(cls, "__slots__", ())
-        for slot in (slots,) if isinstance(slots, str) else slots:
-            if slot != "__weakref__" and hasattr(value, slot):
-                fields[slot] = getattr(value, slot)
-    return [type(value).__qualname__, *[(k, plain(v, inner)) for k, v in sorted(fields.items())]]
 
 
 def kill_at_random(path: Path, rng: random.Random) -> list[int]:
