@@ -485,3 +485,20 @@ def test_a_bad_file_through_the_real_entry_point_prints_no_traceback(tmp_path: P
         f"handoff-fsm run: {path}: participants.rep-1.capacity: "
         "must be a whole number >= 0, got a boolean (true)"
     ]
+
+
+def test_a_reader_that_goes_away_early_gives_no_traceback(tmp_path: Path) -> None:
+    """Output larger than a pipe's buffer, read by `head`: the writer meets a broken pipe."""
+    talk = "\n".join(
+        f"  - customer: {{conversation: c1, text: 'message {n}'}}" for n in range(4000)
+    )
+    scenario = tmp_path / "long.yaml"
+    scenario.write_text(
+        "participants: {bot-a: {kind: bot, capacity: 1}}\n"
+        "queues: {q: {participants: [bot-a]}}\n"
+        f"steps:\n  - start: {{conversation: c1, queue: q}}\n{talk}\n"
+    )
+    shell = f"{sys.executable} -m handoff_fsm.adapters.cli run {scenario} | head -n 1"
+    result = subprocess.run(["sh", "-c", shell], capture_output=True, text=True, check=False)
+    assert result.stdout.count("\n") == 1
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr

@@ -34,6 +34,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -96,10 +97,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.file)  # a ScenarioError becomes cli.main's one stderr line
     store: Path | None = getattr(args, "store", None)
-    with utf8_stdout() as out:
-        if store is not None:
-            return run_on_store(scenario, store, out, strict=args.strict)
-        return run_scenario(scenario, out, strict=args.strict)
+    try:
+        with utf8_stdout() as out:
+            if store is not None:
+                return run_on_store(scenario, store, out, strict=args.strict)
+            return run_scenario(scenario, out, strict=args.strict)
+    except BrokenPipeError:
+        # The reader went away (`handoff-fsm run x | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def run_scenario(
