@@ -143,7 +143,6 @@ class _Conversation:
         "transcript",
         "variables",
         "wait_token",
-        "wanted",
     )
 
     def __init__(self, cid: str, variables: dict[str, JsonValue]) -> None:
@@ -157,7 +156,6 @@ class _Conversation:
         self.proposals: list[_Proposal] = []
         self.wait_token = 0
         self.offer_token = 0
-        self.wanted = Wanted.ANY
         self.survey_answers: dict[str, JsonValue] = {}
 
     @property
@@ -351,14 +349,14 @@ class Switchboard:
         return record
 
     def _holder_of(self, record: _Conversation, participant: str, kind: Kind | None) -> None:
-        self.router.participant(participant)  # refuses an unknown participant
+        spec = self.router.participant(participant)  # refuses an unknown participant
         holder = self.router.holder(record.id)
         if holder != participant:
             raise StepRefused(
                 f"{participant!r} does not hold conversation {record.id!r} "
                 f"(holder: {holder or 'nobody'})"
             )
-        if kind is not None and self.router.participant(participant).kind is not kind:
+        if kind is not None and spec.kind is not kind:
             raise StepRefused(f"{participant!r} is not a {kind}")
 
     def _emit(self, effect: Effect) -> None:
@@ -422,7 +420,6 @@ class Switchboard:
     ) -> None:
         """Put a conversation in a queue's line and start its wait timer."""
         self.router.enqueue(record.id, queue, self.now, wanted=wanted, named=named)
-        record.wanted = wanted
         self._wait_begins(record, queue)
 
     def _wait_begins(self, record: _Conversation, queue: str) -> None:
@@ -489,7 +486,6 @@ class Switchboard:
         for monitor in list(record.monitors):
             self._remove(record, monitor)
             self._drop_monitor(record, monitor)
-        record.proposals.clear()
         record.wait_token += 1
         if record.state is State.SURVEY:
             self._emit(Survey(conversation=record.id))
@@ -566,9 +562,10 @@ class Switchboard:
         assert queue is not None
         overflow = self.router.queue(queue).overflow
         if isinstance(overflow, OverflowTransfer):
+            wanted = self.router.wanted(record.id) or Wanted.ANY
             self._fire(record, Trigger.WAIT_TIMEOUT, frozenset({Guard.OVERFLOW_TRANSFER}))
             self._withdrawn(self.router.leave(record.id, self.now))
-            self._enqueue(record, overflow.queue, record.wanted)
+            self._enqueue(record, overflow.queue, wanted)
             self._serve()
             return
         if isinstance(overflow, OverflowReturnToBot):
@@ -768,14 +765,10 @@ class Switchboard:
             raise StepRefused(
                 f"{event.participant!r} does not monitor {record.id!r}; monitor it first"
             )
-        queue = self.router.held_in(record.id)
-        assert queue is not None
-        if self.router.presence(event.participant) is not PresenceStatus.AVAILABLE:
-            raise StepRefused(f"{event.participant!r} is {self.router.presence(event.participant)}")
-        if not self._has_room(event.participant, queue):
-            raise StepRefused(f"{event.participant!r} has no capacity left for {record.id!r}")
-        self._fire(record, Trigger.TAKE_OVER)
+        # The router refuses (changing nothing) a monitor that is not available or has no room;
+        # after that the lifecycle cannot refuse take_over from a bot-held state.
         bot = self.router.reassign(record.id, event.participant, self.now)
+        self._fire(record, Trigger.TAKE_OVER)
         self._remove(record, bot)
         self._took(record, event.participant)
         self._serve()

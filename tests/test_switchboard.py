@@ -464,3 +464,29 @@ def test_trace_lists_every_transition_including_inside_one_step() -> None:
     ]
     with pytest.raises(StepRefused, match="trace=True"):
         board().trace_of("c1")
+
+
+@pytest.mark.parametrize("presence", [None, PresenceStatus.AWAY])
+def test_take_over_by_a_monitor_without_room_or_away_is_refused_and_changes_nothing(
+    presence: PresenceStatus | None,
+) -> None:
+    sb = board({"bot-a": (Kind.BOT, 5), "rep-1": (Kind.HUMAN, 0 if presence is None else 1)})
+    started(sb)
+    sb.handle(Monitor(conversation="c1", participant="rep-1"))
+    if presence is not None:
+        sb.handle(Presence(participant="rep-1", status=presence))
+    before = (
+        sb.state_of("c1"),
+        sb.router.holder("c1"),
+        sb.monitors_of("c1"),
+        sb.router.load("bot-a"),
+    )
+    with pytest.raises(StepRefused, match=r"no capacity|away"):
+        sb.handle(TakeOver(conversation="c1", participant="rep-1"))
+    after = (
+        sb.state_of("c1"),
+        sb.router.holder("c1"),
+        sb.monitors_of("c1"),
+        sb.router.load("bot-a"),
+    )
+    assert after == before == (State.BOT_ACTIVE, "bot-a", ("rep-1",), 1)
