@@ -316,8 +316,8 @@ class Verdict:
 
     def line(self) -> str:
         unit = "x" if self.target.kind == "ratio" else f" {self.target.unit}"
-        measured = f"{_number(self.measured)}{unit}"
-        limit = f"{_number(self.target.limit)}{unit}"
+        measured = f"{format_number(self.measured)}{unit}"
+        limit = f"{format_number(self.target.limit)}{unit}"
         if self.passed:
             margin = f"{self.headroom:.2f}x headroom"
         else:
@@ -401,7 +401,8 @@ class SuiteResult:
         }
 
 
-def _number(value: float) -> str:
+def format_number(value: float) -> str:
+    """Three significant figures or so, with thousands separators from 1,000 up."""
     if value >= 100:
         return f"{value:,.0f}"
     if value >= 10:
@@ -415,8 +416,8 @@ def _cell(result: Result | None) -> str:
     if result is None:
         return "-"
     if result.q1 is None or result.q3 is None:
-        return _number(result.value)
-    return f"{_number(result.value)} ±{_number((result.q3 - result.q1) / 2)}"
+        return format_number(result.value)
+    return f"{format_number(result.value)} ±{format_number((result.q3 - result.q1) / 2)}"
 
 
 def render_suite(suite: SuiteResult) -> str:
