@@ -23,7 +23,6 @@ import yaml
 from handoff_fsm.adapters.scenario import (
     DEFAULT_CAPACITY,
     Scenario,
-    ScenarioStep,
     load_scenario,
     parse_scenario,
 )
@@ -41,7 +40,6 @@ from handoff_fsm.config import (
 from handoff_fsm.errors import ScenarioError
 from handoff_fsm.events import (
     EVENT_BY_STEP,
-    Accept,
     BotMessage,
     End,
     JsonValue,
@@ -216,30 +214,6 @@ def test_queue_options_and_null_timeouts_are_read() -> None:
     )
     settings = parse_scenario(scenario_with(settings={"survey_timeout": None}), "f").config
     assert settings.settings.survey_timeout is None
-
-
-def test_at_and_id_are_read_beside_or_inside_the_step_kind() -> None:
-    scenario = parse_scenario(
-        steps(
-            {"accept": {"conversation": "c1", "participant": "rep-1"}, "at": 5, "id": "m-1"},
-            {"accept": {"conversation": "c1", "participant": "rep-1", "at": 6, "id": "m-2"}},
-            {"accept": {"conversation": "c1", "participant": "rep-1"}, "at": None, "id": None},
-        ),
-        "f",
-    )
-    event = Accept(conversation="c1", participant="rep-1")
-    assert scenario.steps == (
-        ScenarioStep(0, event, 5.0, "m-1"),
-        ScenarioStep(1, event, 6.0, "m-2"),
-        ScenarioStep(2, event, None, None),
-    )
-    assert [step.now for step in scenario.steps] == [5.0, 6.0, None]
-
-
-def test_a_tick_without_at_runs_at_its_now_and_may_repeat_it_in_at() -> None:
-    scenario = parse_scenario(steps({"tick": {"now": 120}}, {"tick": {"now": 130}, "at": 130}), "f")
-    assert scenario.steps[0].at is None
-    assert [step.now for step in scenario.steps] == [120.0, 130.0]
 
 
 def test_what_only_the_run_can_know_is_not_checked_here() -> None:
