@@ -66,6 +66,8 @@ class StepRefused(HandoffError):
 class ScenarioError(HandoffError):
     """A scenario file that cannot be read or parsed, or whose shape is wrong."""
 
+    code = "invalid_file"
+
     def __init__(self, file: str, place: str, problem: str) -> None:
         self.file = file
         self.place = place

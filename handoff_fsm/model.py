@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import attrs
-import yaml
 
 from handoff_fsm.errors import ModelError
+from handoff_fsm.loading import DocumentError, parse_yaml
 
 _TOP_KEYS = frozenset(
     {"name", "description", "states", "initial", "final", "outcomes", "guards", "transitions"}
@@ -94,13 +94,9 @@ def load_model(path: Path) -> MachineModel:
     except OSError as exc:
         raise ModelError(file, "", f"cannot be read ({exc.strerror or exc})") from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        place = f"line {mark.line + 1}" if mark is not None else ""
-        raise ModelError(
-            file, place, f"is not valid YAML ({getattr(exc, 'problem', exc)})"
-        ) from None
+        data = parse_yaml(text)
+    except DocumentError as exc:
+        raise ModelError(file, exc.place, exc.problem) from None
     return parse_model(data, file)
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 import copy
 import datetime
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,6 @@ import yaml
 from handoff_fsm.adapters.scenario import (
     DEFAULT_CAPACITY,
     Scenario,
-    ScenarioStep,
     load_scenario,
     parse_scenario,
 )
@@ -38,7 +40,6 @@ from handoff_fsm.config import (
 from handoff_fsm.errors import ScenarioError
 from handoff_fsm.events import (
     EVENT_BY_STEP,
-    Accept,
     BotMessage,
     End,
     JsonValue,
@@ -51,6 +52,7 @@ from handoff_fsm.events import (
     Transfer,
     Wanted,
 )
+from handoff_fsm.loading import MAX_FILE_BYTES
 
 DATA = Path(__file__).resolve().parent / "data"
 SPEC_EXAMPLE = DATA / "spec_example.yaml"
@@ -214,30 +216,6 @@ def test_queue_options_and_null_timeouts_are_read() -> None:
     assert settings.settings.survey_timeout is None
 
 
-def test_at_and_id_are_read_beside_or_inside_the_step_kind() -> None:
-    scenario = parse_scenario(
-        steps(
-            {"accept": {"conversation": "c1", "participant": "rep-1"}, "at": 5, "id": "m-1"},
-            {"accept": {"conversation": "c1", "participant": "rep-1", "at": 6, "id": "m-2"}},
-            {"accept": {"conversation": "c1", "participant": "rep-1"}, "at": None, "id": None},
-        ),
-        "f",
-    )
-    event = Accept(conversation="c1", participant="rep-1")
-    assert scenario.steps == (
-        ScenarioStep(0, event, 5.0, "m-1"),
-        ScenarioStep(1, event, 6.0, "m-2"),
-        ScenarioStep(2, event, None, None),
-    )
-    assert [step.now for step in scenario.steps] == [5.0, 6.0, None]
-
-
-def test_a_tick_without_at_runs_at_its_now_and_may_repeat_it_in_at() -> None:
-    scenario = parse_scenario(steps({"tick": {"now": 120}}, {"tick": {"now": 130}, "at": 130}), "f")
-    assert scenario.steps[0].at is None
-    assert [step.now for step in scenario.steps] == [120.0, 130.0]
-
-
 def test_what_only_the_run_can_know_is_not_checked_here() -> None:
     """Unknown conversations, participants and queues, and time going backwards, are runtime
     errors (SPEC §5: "checked when the step runs"), not file errors."""
@@ -266,7 +244,7 @@ def test_values_keep_any_json_shape() -> None:
     )
 
 
-def test_a_yaml_merge_key_may_override_merged_keys(tmp_path: Path) -> None:
+def test_a_yaml_merge_key_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "merge.yaml"
     path.write_text(
         "participants:\n"
@@ -275,7 +253,9 @@ def test_a_yaml_merge_key_may_override_merged_keys(tmp_path: Path) -> None:
         "steps: []\n",
         encoding="utf-8",
     )
-    assert load_scenario(path).config.participants[1].capacity == 5
+    with pytest.raises(ScenarioError, match="merge keys") as caught:
+        load_scenario(path)
+    assert caught.value.place == "line 3"
 
 
 # -- bad files: one case per rule ---------------------------------------------------------------
@@ -619,7 +599,7 @@ def test_a_missing_file_is_a_scenario_error_naming_it(tmp_path: Path) -> None:
 
 
 def test_a_directory_is_a_scenario_error(tmp_path: Path) -> None:
-    with pytest.raises(ScenarioError, match="cannot be read"):
+    with pytest.raises(ScenarioError, match="is not a regular file"):
         load_scenario(tmp_path)
 
 
@@ -629,32 +609,6 @@ def test_a_file_that_is_not_utf8_is_a_scenario_error(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="is not UTF-8") as caught:
         load_scenario(path)
     assert caught.value.file == str(path)
-
-
-@pytest.mark.parametrize(
-    ("name", "text", "place", "fragment"),
-    [
-        ("bad.json", '{"steps": [}', "line 1", "is not valid JSON"),
-        ("bad.json", '{\n  "steps": []\n  "x": 1\n}', "line 3", "Expecting ',' delimiter"),
-        ("empty.json", "", "line 1", "is not valid JSON"),
-        ("bad.yaml", "steps:\n  - start: {conversation: c1\n", "line 3", "is not valid YAML"),
-        ("bad.yml", "steps: [\n", "line 2", "is not valid YAML"),
-        ("tabs.yaml", "steps:\n\t- tick: {now: 1}\n", "line 2", "is not valid YAML"),
-        ("twice.yaml", "steps: []\nsteps: []\n", "line 2", "key 'steps' is given twice"),
-        ("twice.json", '{"steps": [{"tick": {"now": 1, "now": 2}}]}', "", "gives key 'now' twice"),
-        ("empty.yaml", "", "top level", "must be a mapping, got null"),
-    ],
-)
-def test_an_unparsable_file_is_a_scenario_error_naming_it(
-    tmp_path: Path, name: str, text: str, place: str, fragment: str
-) -> None:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(ScenarioError) as caught:
-        load_scenario(path)
-    assert (caught.value.file, caught.value.place) == (str(path), place)
-    assert fragment in caught.value.problem
-    assert "\n" not in str(caught.value)
 
 
 def test_yaml_is_read_safely(tmp_path: Path) -> None:
@@ -693,3 +647,169 @@ def test_the_step_examples_of_the_format_reference_parse() -> None:
     examples = [item for block in blocks for item in yaml.safe_load(block)]
     scenario = parse_scenario({"steps": examples}, "docs")
     assert {step.event.STEP for step in scenario.steps} == set(EVENT_BY_STEP)
+
+
+# -- files the reader refuses: its limits (docs/scenario-format.md, "Limits") -------------------
+
+_LONG = "9" * 5_000
+_LAUGHS = "".join(
+    f"      {name}: &{name} [{','.join([f'*{prev}'] * 9)}]\n"
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
+)
+_START_YAML = "steps:\n  - start:\n      conversation: c1\n      queue: q\n      variables:\n"
+
+
+def _tick_json(now: str) -> str:
+    return '{"steps": [{"tick": {"now": ' + now + "}}]}"
+
+
+_LAUGHS_YAML = (
+    _START_YAML
+    + "        a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n"
+    + _LAUGHS.replace("      ", "        ")
+)
+
+
+def _start_json(variables: str) -> str:
+    return (
+        '{"steps": [{"start": {"conversation": "c1", "queue": "q", "variables": '
+        + variables
+        + "}}]}"
+    )
+
+
+REFUSED_FILES: list[tuple[str, str, str, str]] = [
+    # (file name, text, exact place, fragment of the problem)
+    ("long.json", _tick_json(_LONG), "steps[0].tick.now", "5,000 digits"),
+    ("long.yaml", f"steps:\n  - tick: {{now: {_LONG}}}\n", "line 2", "5,000 digits"),
+    ("long-float.json", _tick_json(f"1.{_LONG}"), "steps[0].tick.now", "5,001 digits"),
+    ("nan.json", '{"steps": [{"tick": {"now": NaN}}]}', "steps[0].tick.now", "finite"),
+    ("huge.json", '{"steps": [{"tick": {"now": 1e400}}]}', "steps[0].tick.now", "finite"),
+    ("inf.yaml", "steps:\n  - tick: {now: .inf}\n", "steps[0].tick.now", "finite"),
+    ("surrogate.json", '{"steps": [{"customer": {"conversation": "c1", "text": "x\\ud800"}}]}',
+     "steps[0].customer.text", "unpaired surrogate (\\ud800)"),
+    ("surrogate-key.json", _start_json('{"\\ud800": 1}'), "steps[0].start.variables",
+     "unpaired surrogate"),
+    ("newline-key.json", _start_json('{"a\\nb": 1}'), "steps[0].start.variables",
+     "a key with a control character: 'a\\nb'"),
+    ("newline-key.yaml", _START_YAML + '        "a\\nb": 1\n', "steps[0].start.variables",
+     "a key with a control character: 'a\\nb'"),
+    ("escape-key.yaml", _START_YAML + '        "\\e[2J": 1\n', "steps[0].start.variables",
+     "control character: '\\x1b[2J'"),
+    ("laughs.yaml", _LAUGHS_YAML, "line 11", "expands to more than 100,000 values"),
+    ("merge.yaml", "base: &b {a: 1}\nsteps: [{<<: *b}]\n", "line 2", "merge keys"),
+]  # fmt: skip
+
+
+UNPARSABLE_FILES: list[tuple[str, str, str, str]] = [
+    ("bad.json", '{"steps": [}', "line 1", "is not valid JSON"),
+    ("bad.json", '{\n  "steps": []\n  "x": 1\n}', "line 3", "Expecting ',' delimiter"),
+    ("empty.json", "", "line 1", "is not valid JSON"),
+    ("bad.yaml", "steps:\n  - start: {conversation: c1\n", "line 3", "is not valid YAML"),
+    ("bad.yml", "steps: [\n", "line 2", "is not valid YAML"),
+    ("tabs.yaml", "steps:\n\t- tick: {now: 1}\n", "line 2", "is not valid YAML"),
+    ("twice.yaml", "steps: []\nsteps: []\n", "line 2", "key 'steps' is given twice"),
+    ("twice.json", '{"steps": [{"tick": {"now": 1, "now": 2}}]}', "", "gives key 'now' twice"),
+    ("empty.yaml", "", "top level", "must be a mapping, got null"),
+    *REFUSED_FILES,
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "place", "fragment"),
+    UNPARSABLE_FILES,
+    ids=[case[0] for case in UNPARSABLE_FILES],
+)
+def test_a_file_that_cannot_be_read_safely_is_a_scenario_error_naming_it(
+    tmp_path: Path, name: str, text: str, place: str, fragment: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert (caught.value.file, caught.value.place) == (str(path), place), caught.value
+    assert fragment in caught.value.problem
+    assert "\n" not in str(caught.value)
+
+
+def test_the_laughs_file_is_small() -> None:
+    text = dict((case[0], case[1]) for case in REFUSED_FILES)["laughs.yaml"]
+    assert len(text.encode()) < 600
+
+
+def test_a_file_larger_than_the_limit_is_refused_and_one_at_the_limit_read(
+    tmp_path: Path,
+) -> None:
+    body = '{"steps": []}'
+    path = tmp_path / "large.json"
+    path.write_text(body + " " * (MAX_FILE_BYTES - len(body)), encoding="utf-8")
+    assert load_scenario(path).steps == ()
+    with path.open("a", encoding="utf-8") as stream:
+        stream.write(" ")
+    with pytest.raises(ScenarioError, match="is larger than 16 MiB"):
+        load_scenario(path)
+
+
+def test_a_device_is_refused_before_a_byte_is_read() -> None:
+    with pytest.raises(ScenarioError, match="is not a regular file"):
+        load_scenario(Path("/dev/zero"))
+
+
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    path = tmp_path / "pipe.json"
+    os.mkfifo(path)
+    with pytest.raises(ScenarioError, match="is not a regular file"):
+        load_scenario(path)
+
+
+def test_a_file_name_with_a_newline_is_quoted_on_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "two\nlines.json"
+    path.write_text("{", encoding="utf-8")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert "\n" not in str(caught.value)
+    assert "two\\nlines.json" in str(caught.value)
+
+
+def test_data_built_in_python_meets_the_readers_limits() -> None:
+    data = steps({"customer": {"conversation": "c1", "text": "x\ud800"}})
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(data, "f")
+    assert caught.value.place == "steps[0].customer.text"
+
+
+def _handoff_fsm_run(path: Path) -> subprocess.CompletedProcess[bytes]:
+    command = Path(sys.executable).with_name("handoff-fsm")
+    return subprocess.run(
+        [str(command), "run", str(path)], capture_output=True, timeout=60, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [(case[0], case[1]) for case in REFUSED_FILES],
+    ids=[case[0] for case in REFUSED_FILES],
+)
+def test_handoff_fsm_run_refuses_each_with_one_line_exit_2_and_no_output(
+    tmp_path: Path, name: str, text: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    done = _handoff_fsm_run(path)
+    assert (done.returncode, done.stdout) == (2, b""), done.stderr
+    lines = done.stderr.decode("utf-8").splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"handoff-fsm run: {path}: "), lines
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "large"])
+def test_handoff_fsm_run_refuses_an_endless_or_large_file(tmp_path: Path, target: str) -> None:
+    path = Path(target)
+    if target == "large":
+        path = tmp_path / "large.json"
+        path.write_bytes(b" " * (MAX_FILE_BYTES + 1))
+    done = _handoff_fsm_run(path)
+    assert (done.returncode, done.stdout) == (2, b""), done.stderr
+    assert done.stderr.decode("utf-8").splitlines() == [
+        f"handoff-fsm run: {path}: "
+        + ("is not a regular file" if target == "/dev/zero" else "is larger than 16 MiB")
+    ]

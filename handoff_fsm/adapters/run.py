@@ -33,18 +33,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TextIO
 
+from handoff_fsm.adapters.jsonl import BASE_KEYS as BASE_KEYS  # re-exported
+from handoff_fsm.adapters.jsonl import format_line as format_line  # re-exported
 from handoff_fsm.adapters.scenario import Scenario, ScenarioStep, load_scenario
 from handoff_fsm.config import Config
 from handoff_fsm.effects import Effect
 from handoff_fsm.errors import StepRefused, StoreError
-from handoff_fsm.events import Event, JsonValue
+from handoff_fsm.events import Event
 from handoff_fsm.lifecycle import State
 
 if TYPE_CHECKING:
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
 HELP = "run a scenario file (JSON or YAML) and print one JSON line per effect"
 
 ERROR_KIND = "error"
-BASE_KEYS = ("seq", "step", "kind", "conversation", "to", "state")
 
 
 class SwitchboardLike(Protocol):
@@ -204,33 +204,6 @@ def step_lines(
         state = None if conversation is None else states[conversation]
         lines.append(error_line(seq + len(lines) + 1, step, state, str(refused)))
     return lines
-
-
-def format_line(
-    *,
-    seq: int,
-    step: int,
-    kind: str,
-    conversation: str | None,
-    to: str | None,
-    state: State | None,
-    fields: Mapping[str, JsonValue] | None = None,
-) -> str:
-    """One output line, without its line end: the base keys in the contract's order, then
-    `fields` in their own order."""
-    line: dict[str, JsonValue] = {
-        "seq": seq,
-        "step": step,
-        "kind": kind,
-        "conversation": conversation,
-        "to": to,
-        "state": None if state is None else state.value,
-    }
-    for key, value in (fields or {}).items():
-        if key in line:
-            raise ValueError(f"field {key!r} of a {kind!r} line would overwrite a base key")
-        line[key] = value
-    return json.dumps(line, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def effect_line(seq: int, step: int, effect: Effect, state: State | None) -> str:

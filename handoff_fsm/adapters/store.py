@@ -53,6 +53,7 @@ from typing import Final
 import attrs
 
 from handoff_fsm import __version__
+from handoff_fsm.adapters.jsonl import dumps
 from handoff_fsm.adapters.scenario import parse_scenario
 from handoff_fsm.config import (
     Config,
@@ -197,16 +198,12 @@ def _plain(value: object) -> JsonValue:
     raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
-def _dumps(data: JsonValue) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
 def encode_event(event: Event) -> str:
     """The log's text for `event`, proven to read back equal, so that whatever is acknowledged
     can be restored; `StoreError` (and nothing changed) otherwise."""
     what = f"a {event.STEP} step cannot be stored"
     try:
-        text = _dumps(event_to_json(event))
+        text = dumps(event_to_json(event))
         back = parse_scenario({"steps": [json.loads(text)]}, "").steps[0].event
     except (TypeError, ValueError) as exc:
         raise StoreError(f"{what}: {exc}") from None
@@ -222,7 +219,7 @@ def encode_config(config: Config) -> str:
     apply: a config no scenario file could state is refused)."""
     what = "the config cannot be stored"
     try:
-        text = _dumps(config_to_json(config))
+        text = dumps(config_to_json(config))
         back = parse_scenario({**json.loads(text), "steps": []}, "").config
     except (TypeError, ValueError) as exc:
         raise StoreError(f"{what}: {exc}") from None

@@ -1,0 +1,159 @@
+"""Checks of single values of a scenario file, each naming the place it was reading.
+
+Theory of operation: `ValueReader` holds the file name and offers one method per shape a value of
+the file may take (a mapping, a list, text, a whole number, a time, a timeout, one of an enum's
+values, any JSON value...). Each returns the value typed, or raises `ScenarioError(file, place,
+problem)`. The sections of a scenario (`handoff_fsm.adapters.scenario`) and its steps
+(`handoff_fsm.adapters.scenario_steps`) are read with these methods only.
+
+Rules: nothing is guessed. Booleans are not numbers (YAML `true` is a boolean), numbers are not
+text, a whole number is an `int`. The data handed in has already passed
+`handoff_fsm.loading.check_plain` (text is valid Unicode, keys hold no control character, numbers
+are finite and of at most 100 digits), so places built from keys stay on one line and every
+number converts to a float. Every problem is one line.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping
+from typing import NoReturn, TypeVar
+
+import attrs
+
+from handoff_fsm.errors import ScenarioError
+from handoff_fsm.events import JsonValue
+from handoff_fsm.loading import one_line
+
+_Choice = TypeVar("_Choice", bound=enum.StrEnum)
+
+
+def describe(value: object) -> str:
+    """Name a value the way a person editing the file sees it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({'true' if value else 'false'})"
+    if isinstance(value, int | float):
+        return f"a number ({value!r})"
+    if isinstance(value, str):
+        shown = json.dumps(value if len(value) <= 40 else value[:37] + "...", ensure_ascii=False)
+        return f"text ({shown})"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return one_line(f"a {type(value).__name__} ({value!s:.40})")
+
+
+def join(place: str, key: str) -> str:
+    """The dotted place of `key` inside `place`."""
+    return f"{place}.{key}" if place else key
+
+
+@attrs.frozen
+class ValueReader:
+    """Type checks that raise `ScenarioError` with the place they were reading."""
+
+    file: str
+
+    def fail(self, place: str, problem: str) -> NoReturn:
+        raise ScenarioError(self.file, one_line(place), one_line(problem))
+
+    # shapes
+
+    def mapping(self, value: object, place: str) -> dict[str, object]:
+        if not isinstance(value, dict):
+            self.fail(place or "top level", f"must be a mapping, got {describe(value)}")
+        for key in value:
+            if not isinstance(key, str):
+                self.fail(place or "top level", f"has a key that is not text: {describe(key)}")
+        return value
+
+    def section(self, value: object, place: str) -> dict[str, object]:
+        """A mapping where `null` (a YAML key with nothing after it) means empty."""
+        return {} if value is None else self.mapping(value, place)
+
+    def known_keys(self, table: Mapping[str, object], place: str, allowed: tuple[str, ...]) -> None:
+        for key in table:
+            if key not in allowed:
+                self.fail(join(place, key), f"unknown key (allowed: {', '.join(allowed)})")
+
+    def sequence(self, value: object, place: str) -> list[object]:
+        if not isinstance(value, list):
+            self.fail(place, f"must be a list, got {describe(value)}")
+        return value
+
+    # scalars
+
+    def text(self, value: object, place: str) -> str:
+        if not isinstance(value, str):
+            self.fail(place, f"must be text, got {describe(value)}")
+        return value
+
+    def optional_text(self, value: object, place: str) -> str | None:
+        return None if value is None else self.text(value, place)
+
+    def phrases(self, value: object, place: str) -> tuple[str, ...]:
+        items = self.sequence(value, place)
+        phrases = tuple(self.text(item, f"{place}[{i}]") for i, item in enumerate(items))
+        for i, phrase in enumerate(phrases):
+            if not phrase.strip():
+                self.fail(f"{place}[{i}]", "must not be blank (it would match every message)")
+        return phrases
+
+    def boolean(self, value: object, place: str) -> bool:
+        if not isinstance(value, bool):
+            self.fail(place, f"must be true or false, got {describe(value)}")
+        return value
+
+    def whole(self, value: object, place: str, minimum: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(place, f"must be a whole number >= {minimum}, got {describe(value)}")
+        if value < minimum:
+            self.fail(place, f"must be a whole number >= {minimum}, got {value}")
+        return value
+
+    def number(self, value: object, place: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.fail(place, f"must be a number, got {describe(value)}")
+        return float(value)
+
+    def time(self, value: object, place: str) -> float:
+        """A point in time, in seconds: a number >= 0."""
+        number = self.number(value, place)
+        if number < 0:
+            self.fail(place, f"must be a number >= 0 (seconds), got {value!r}")
+        return number
+
+    def timeout(self, value: object, place: str) -> float | None:
+        """A duration in seconds, > 0; null for none."""
+        if value is None:
+            return None
+        number = self.number(value, place)
+        if number <= 0:
+            self.fail(place, f"must be a number of seconds > 0, got {value!r}")
+        return number
+
+    def choice(self, value: object, place: str, choices: type[_Choice]) -> _Choice:
+        allowed = ", ".join(member.value for member in choices)
+        if not isinstance(value, str) or value not in choices._value2member_map_:
+            self.fail(place, f"must be one of {allowed}, got {describe(value)}")
+        return choices(value)
+
+    # any JSON
+
+    def json_value(self, value: object, place: str) -> JsonValue:
+        """Any JSON value (YAML may also give dates, sets or binary: those are refused)."""
+        if value is None or isinstance(value, bool | int | float | str):
+            return value
+        if isinstance(value, list):
+            return [self.json_value(item, f"{place}[{i}]") for i, item in enumerate(value)]
+        if isinstance(value, dict):
+            return self.json_object(value, place)
+        self.fail(place, f"must be a JSON value, got {describe(value)}")
+
+    def json_object(self, value: object, place: str) -> dict[str, JsonValue]:
+        table = self.mapping(value, place)
+        return {key: self.json_value(item, join(place, key)) for key, item in table.items()}
