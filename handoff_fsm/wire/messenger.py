@@ -198,7 +198,8 @@ class MessengerBridge:
             return []
         if kind == "ended":
             owner = self._owners.pop(conversation, self._primary)
-            return [] if owner == self._primary else [self._pass(conversation, self._primary, owner)]
+            back = self._pass(conversation, self._primary, owner)
+            return [] if owner == self._primary else [back]
         if kind == "participant_added" and line.get("role") == "holder" and to in self._apps:
             target = self._apps[to]
             owner = self.owner(conversation)
