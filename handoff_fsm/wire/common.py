@@ -210,7 +210,20 @@ def hand_over(
         return Ignored(reason=f"nobody holds {conversation!r}: there is nothing to hand over")
     if holder == to:
         return Ignored(reason=f"{to!r} holds {conversation!r} already")
-    body = {
+    return transfer(conversation, holder, to, queue, reason, variables, step_id)
+
+
+def transfer(
+    conversation: str,
+    holder: str,
+    to: str,
+    queue: str,
+    reason: str,
+    variables: Mapping[str, JsonValue],
+    step_id: str | None,
+) -> Translated:
+    """`holder` hands the conversation to `to` through `queue` (a human gets an offer first)."""
+    body: dict[str, JsonValue] = {
         "conversation": conversation,
         "participant": holder,
         "queue": queue,

@@ -45,6 +45,7 @@ from handoff_fsm.wire.common import (
     participant_for,
     step,
     text,
+    transfer,
 )
 
 HANDOVERS = ("pass_thread_control", "take_thread_control", "request_thread_control")
@@ -122,23 +123,16 @@ def translate_event(
     for kind in HANDOVERS:
         if kind in message:
             where = join(place, kind)
-            body = obj(message[kind], where)
+            handover = obj(message[kind], where)
             step_id = None if timestamp is None else f"messenger:{conversation}:{timestamp}:{kind}"
             app = participant_for(
-                apps, field(body, _TARGET[kind], where), join(where, _TARGET[kind]), "app"
+                apps, field(handover, _TARGET[kind], where), join(where, _TARGET[kind]), "app"
             )
-            said = body.get("metadata")
-            reason = kind if said in (None, "") else text(said, join(where, "metadata"))
+            note = handover.get("metadata")
+            reason = kind if note in (None, "") else text(note, join(where, "metadata"))
             if kind == "take_thread_control":
                 owner = participant_for(apps, primary, "primary", "app")
-                body_out: dict[str, JsonValue] = {
-                    "conversation": conversation,
-                    "participant": app,
-                    "queue": queue,
-                    "to": owner,
-                    "reason": reason,
-                }
-                return step("transfer", body_out, step_id)
+                return transfer(conversation, app, owner, queue, reason, {}, step_id)
             return hand_over(
                 conversation=conversation,
                 holders=holders,
@@ -150,14 +144,17 @@ def translate_event(
             )
     if "message" in message:
         where = join(place, "message")
-        said = obj(message["message"], where)
-        if said.get("is_echo") is True:
+        content = obj(message["message"], where)
+        if content.get("is_echo") is True:
             return Ignored(reason="an echo of what the Page sent")
-        if said.get("text") in (None, ""):
+        if content.get("text") in (None, ""):
             return Ignored(reason="a message without text (attachments are not relayed)")
-        step_id = None if said.get("mid") is None else f"messenger:{said['mid']}"
-        body_out = {"conversation": conversation, "text": text(said["text"], join(where, "text"))}
-        return step("customer", body_out, step_id)
+        step_id = None if content.get("mid") is None else f"messenger:{content['mid']}"
+        body: dict[str, JsonValue] = {
+            "conversation": conversation,
+            "text": text(content["text"], join(where, "text")),
+        }
+        return step("customer", body, step_id)
     return Ignored(reason="a messaging event the center does not handle (postback, read, ...)")
 
 

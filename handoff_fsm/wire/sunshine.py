@@ -48,6 +48,7 @@ from handoff_fsm.wire.common import (
     obj,
     participant_for,
     step,
+    transfer,
 )
 
 METADATA_LIMIT = 4096
@@ -146,15 +147,7 @@ def translate_event(
         return step("accept", {"conversation": conversation, "participant": active}, step_id)
     if action == "offerControl":
         pending = integration("pendingSwitchboardIntegration")
-        body: dict[str, JsonValue] = {
-            "conversation": conversation,
-            "participant": active,
-            "queue": queue,
-            "to": pending,
-            "reason": action,
-            "variables": variables,
-        }
-        return step("transfer", body, step_id)
+        return transfer(conversation, active, pending, queue, action, variables, step_id)
     return hand_over(
         conversation=conversation,
         holders=holders,
