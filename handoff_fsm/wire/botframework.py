@@ -57,6 +57,15 @@ from handoff_fsm.wire.common import (
 HANDOFF_INITIATE = "handoff.initiate"
 HANDOFF_STATUS = "handoff.status"
 TRANSCRIPT_ATTACHMENT = "Transcript"
+ACTIVITY_TYPES = frozenset(
+    {
+        "message", "contactRelationUpdate", "conversationUpdate", "typing", "endOfConversation",
+        "event", "invoke", "invokeResponse", "deleteUserData", "messageUpdate", "messageDelete",
+        "installationUpdate", "messageReaction", "suggestion", "trace", "handoff", "command",
+        "commandResult",
+    }
+)  # fmt: skip
+"""The activity types of the Bot Framework Activity schema."""
 ESCALATE_REASON = HANDOFF_INITIATE
 """The `reason` of an escalation asked with `handoff.initiate` (it reaches the next holder)."""
 
@@ -73,13 +82,11 @@ class HandoffState(enum.StrEnum):
 
 
 def claims(payload: object) -> bool:
-    """Whether `payload` looks like Bot Framework: an Activity (`type` and `conversation`), or a
-    Direct Line page of them (`{"activities": [...]}`)."""
+    """Whether `payload` looks like Bot Framework: an Activity (its `type` is an activity type of
+    the Bot Framework schema), or a Direct Line page of them (`{"activities": [...]}`)."""
     if not isinstance(payload, dict):
         return False
-    if isinstance(payload.get("activities"), list):
-        return True
-    return isinstance(payload.get("type"), str) and isinstance(payload.get("conversation"), dict)
+    return isinstance(payload.get("activities"), list) or payload.get("type") in ACTIVITY_TYPES
 
 
 def translate_activity(
