@@ -15,6 +15,7 @@ from wire_payloads import (
     OUTBOUND_REFERENCES,
     claimants,
     documents_of,
+    effect_lines,
     load,
     payload_dir,
     payload_files,
@@ -23,9 +24,7 @@ from wire_payloads import (
 )
 
 from handoff_fsm.config import Config, Kind, ParticipantSpec, QueueSpec
-from handoff_fsm.effects import Effect
 from handoff_fsm.errors import HandoffError, StepRefused
-from handoff_fsm.events import JsonValue
 from handoff_fsm.switchboard import Switchboard
 from handoff_fsm.wire import Ignored, Translated, WireError
 from handoff_fsm.wire.botframework import (
@@ -355,18 +354,6 @@ class Center:
         self.seq = 0
         self.told: list[BotActivity] = []
 
-    def lines(self, effects: list[Effect]) -> list[dict[str, JsonValue]]:
-        lines = []
-        for effect in effects:
-            self.seq += 1
-            line: dict[str, JsonValue] = {
-                "seq": self.seq, "kind": effect.KIND, "conversation": effect.conversation,
-                "to": effect.to,
-            }  # fmt: skip
-            line.update(effect.fields())
-            lines.append(line)
-        return lines
-
     def step(self, step: dict[str, object], now: float) -> None:
         event = read_step(Translated(step=step)).event  # type: ignore[arg-type]
         self.apply(event, now)
@@ -379,8 +366,9 @@ class Center:
             assert isinstance(conversation, str)
             self.told += self.hub.refused(conversation, str(refused), now)
             return
-        for line in self.lines(effects):
+        for line in effect_lines(effects, self.seq):
             self.told += self.hub.feed(line, now)
+        self.seq += len(effects)
 
     def activity(self, activity: dict[str, object], now: float) -> None:
         translated = self.hub.receive(

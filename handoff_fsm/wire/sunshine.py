@@ -32,6 +32,7 @@ import attrs
 from handoff_fsm.config import Kind
 from handoff_fsm.events import JsonValue
 from handoff_fsm.wire.common import (
+    INVALID_ACTIVITY,
     Ignored,
     Payload,
     Translation,
@@ -169,17 +170,17 @@ def metadata_variables(value: object, place: str) -> dict[str, JsonValue]:
         if not isinstance(item, str | int | float):  # bool is an int
             fail(join(place, key), f"must be text, a number or a boolean, got {describe(item)}")
         variables[key] = item
-    _check_size(variables, place, METADATA_LIMIT)
+    _check_size(variables, place, INVALID_ACTIVITY)
     return variables
 
 
-def _check_size(variables: dict[str, JsonValue], place: str, limit: int) -> None:
+def _check_size(variables: dict[str, JsonValue], place: str, code: str) -> None:
     size = json_size(variables)
-    if size > limit:
+    if size > METADATA_LIMIT:
         raise WireError(
             place,
-            f"is {size} bytes of JSON, above Sunshine's limit of {limit} bytes (4 KB)",
-            code=METADATA_TOO_LARGE,
+            f"is {size} bytes of JSON, above Sunshine's metadata limit of {METADATA_LIMIT} bytes",
+            code=code,
         )
 
 
@@ -230,8 +231,9 @@ class SunshineBridge:
         if kind == "participant_added" and line.get("role") == "holder":
             self._joining[conversation] = to
         if kind == "context_set" and self._joining.get(conversation) == to:
+            action = self._joined(conversation, to, line)  # may refuse: nothing changed yet
             del self._joining[conversation]
-            return [self._joined(conversation, to, line)]
+            return [action]
         return []
 
     def _joined(self, conversation: str, to: str, line: Payload) -> SwitchboardAction:
@@ -244,7 +246,7 @@ class SunshineBridge:
                 for key, value in found.items()
                 if isinstance(value, str | int | float) and isinstance(key, str)
             }
-        _check_size(metadata, "context.variables", METADATA_LIMIT)
+        _check_size(metadata, "context.variables", METADATA_TOO_LARGE)
         body: dict[str, JsonValue] = {"metadata": metadata} if metadata else {}
         if self._offered.pop(conversation, None) == to:
             return SwitchboardAction(conversation=conversation, action="acceptControl", body=body)
