@@ -45,6 +45,7 @@ from handoff_fsm.wire.common import (
     iso_timestamp,
     items,
     join,
+    line_head,
     line_text,
     name,
     obj,
@@ -103,33 +104,42 @@ def translate_activity(
     account = obj(field(act, "conversation", ""), "conversation")
     conversation = name(field(account, "id", "conversation"), "conversation.id")
     step_id = _step_id(act, participant)
-    if kind == "message":
-        tags = _omnichannel_tags(act)
-        if tags is not None:
-            return _omnichannel(act, tags, conversation, participant, known, queue, step_id)
-        said = act.get("text")
-        if said is None or said == "":
-            return Ignored(reason="a message without text (attachments are not relayed)")
-        return step(
-            "bot",
-            {"conversation": conversation, "participant": participant, "text": text(said, "text")},
-            step_id,
-        )
+    transcript: list[JsonValue] = []
     if kind == "event" and act.get("name") == HANDOFF_INITIATE:
         value = act.get("value")
         variables = {} if value is None else scalar_variables(obj(value, "value"))
-        return escalation_step(
-            conversation=conversation,
-            participant=participant,
-            known=known,
-            queue=queue,
-            variables=variables,
-            transcript=transcript_of(act, participant),
-            reason=ESCALATE_REASON,
-            step_id=step_id,
-        )
-    what = f"event {act.get('name')!r}" if kind == "event" else f"activity type {kind!r}"
-    return Ignored(reason=f"{what} is not handled by the hub")
+        transcript = transcript_of(act, participant)
+        reason = ESCALATE_REASON
+    elif kind != "message":
+        what = f"event {act.get('name')!r}" if kind == "event" else f"activity type {kind!r}"
+        return Ignored(reason=f"{what} is not handled by the hub")
+    else:
+        said = act.get("text")
+        said = None if said in (None, "") else text(said, "text")
+        tags = _omnichannel_tags(act)
+        tag = None if tags is None else tags.get("type")
+        if tags is None and said is None:
+            return Ignored(reason="a message without text (attachments are not relayed)")
+        if tags is None:
+            body = {"conversation": conversation, "participant": participant, "text": said}
+            return step("bot", body, step_id)
+        if tag == "EndConversation":
+            return step("end", {"conversation": conversation, "participant": participant}, step_id)
+        if tag != "Escalate":
+            return Ignored(reason=f"Omnichannel tag type {describe(tag)} is not handled by the hub")
+        context = tags.get("context")
+        variables = {} if context is None else scalar_variables(obj(context, "channelData.tags"))
+        reason = said or "Escalate"  # Omnichannel's message to the agent
+    return escalation_step(
+        conversation=conversation,
+        participant=participant,
+        known=known,
+        queue=queue,
+        variables=variables,
+        transcript=transcript,
+        reason=reason,
+        step_id=step_id,
+    )
 
 
 def escalation_step(
@@ -217,37 +227,6 @@ def _omnichannel_tags(activity: Payload) -> Payload | None:
     except json.JSONDecodeError as exc:
         fail(place, f"is not JSON ({exc.msg} at offset {exc.pos}); Omnichannel sends an object")
     return obj(tags, place)
-
-
-def _omnichannel(
-    activity: Payload,
-    tags: Payload,
-    conversation: str,
-    participant: str,
-    known: bool,
-    queue: str | None,
-    step_id: str | None,
-) -> Translation:
-    kind = tags.get("type")
-    if kind == "Escalate":
-        context = tags.get("context")
-        variables = {} if context is None else scalar_variables(obj(context, "channelData.tags"))
-        said = activity.get("text")
-        reason = text(said, "text") if said not in (None, "") else "Escalate"
-        return escalation_step(
-            conversation=conversation,
-            participant=participant,
-            known=known,
-            queue=queue,
-            variables=variables,
-            transcript=[],
-            reason=reason,
-            step_id=step_id,
-        )
-    if kind == "EndConversation":
-        body: dict[str, JsonValue] = {"conversation": conversation, "participant": participant}
-        return step("end", body, step_id)
-    return Ignored(reason=f"Omnichannel tag type {describe(kind)} is not handled by the hub")
 
 
 def first_queue_of(config: Config, participant: str) -> str | None:
@@ -385,11 +364,10 @@ class BotFrameworkHub:
     def feed(self, line: Payload, now: float) -> list[BotActivity]:
         """The activities one effect line (a JSON line of the runner, or an effect of the
         service's feed) gives the bots; `error` lines refuse a request not yet confirmed."""
-        kind = line_text(line, "kind")
-        conversation = line_text(line, "conversation")
-        to = line_text(line, "to")
-        if conversation is None:
+        head = line_head(line)
+        if head is None:
             return []
+        kind, conversation, to = head.kind, head.conversation, head.to
         initiation = self._initiations.get(conversation)
         if kind == "error":
             if initiation is None or initiation.confirmed:

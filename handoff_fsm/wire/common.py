@@ -178,6 +178,25 @@ def plain(value: object) -> JsonValue:
     return copied
 
 
+@attrs.frozen(kw_only=True)
+class LineHead:
+    """What every outbound hub reads first in an effect line."""
+
+    kind: str | None
+    conversation: str
+    to: str | None
+
+
+def line_head(line: Payload) -> LineHead | None:
+    """The head of an effect line, or None for a line about no conversation (`presence`)."""
+    conversation = line_text(line, "conversation")
+    if conversation is None:
+        return None
+    return LineHead(
+        kind=line_text(line, "kind"), conversation=conversation, to=line_text(line, "to")
+    )
+
+
 def line_text(line: Payload, key: str) -> str | None:
     """A text field of an effect line (the runner's or the service's JSON line), or None."""
     value = line.get(key)

@@ -39,7 +39,7 @@ from handoff_fsm.wire.common import (
     hand_over,
     items,
     join,
-    line_text,
+    line_head,
     name,
     obj,
     participant_for,
@@ -188,11 +188,10 @@ class MessengerBridge:
         return self._owners.get(conversation, self._primary)
 
     def feed(self, line: Payload) -> list[HandoverCall]:
-        kind = line_text(line, "kind")
-        conversation = line_text(line, "conversation")
-        to = line_text(line, "to")
-        if conversation is None:
+        head = line_head(line)
+        if head is None:
             return []
+        kind, conversation, to = head.kind, head.conversation, head.to
         if kind == "ended":
             owner = self._owners.pop(conversation, self._primary)
             back = self._pass(conversation, self._primary, owner)

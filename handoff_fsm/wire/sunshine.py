@@ -44,7 +44,7 @@ from handoff_fsm.wire.common import (
     items,
     join,
     json_size,
-    line_text,
+    line_head,
     name,
     obj,
     participant_for,
@@ -211,11 +211,10 @@ class SunshineBridge:
         self._joining: dict[str, str] = {}
 
     def feed(self, line: Payload) -> list[SwitchboardAction]:
-        kind = line_text(line, "kind")
-        conversation = line_text(line, "conversation")
-        to = line_text(line, "to")
-        if conversation is None:
+        head = line_head(line)
+        if head is None:
             return []
+        kind, conversation, to = head.kind, head.conversation, head.to
         if kind == "ended":
             self._offered.pop(conversation, None)
             self._joining.pop(conversation, None)
