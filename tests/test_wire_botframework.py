@@ -252,9 +252,14 @@ def _drop_conversation_id(activity: dict[str, object]) -> None:
             "must be text",
         ),
         (_set("id", 5), "id", "must be text"),
+        (
+            _set("attachments/0/content", {"Activities": []}),
+            "attachments[0].content.activities",
+            "is missing",
+        ),
     ],
     ids=["value", "no-id", "conversation", "id-type", "type", "attachments", "activities", "text",
-         "activity-id"],
+         "activity-id", "no-activities"],
 )  # fmt: skip
 def test_a_malformed_activity_names_the_place_and_the_problem_on_one_line(
     change: Callable[[dict[str, object]], None], place: str, problem: str
@@ -273,6 +278,9 @@ def test_omnichannel_tags_that_are_not_json_are_malformed() -> None:
     activity = {"type": "message", "conversation": {"id": "c1"}, "text": "hi"}
     activity["channelData"] = {"tags": "{type: Escalate"}
     with pytest.raises(WireError, match=r"^channelData\.tags: is not JSON"):
+        translate_activity(activity, participant=BOT, known=True)
+    activity["channelData"] = {"tags": '{"type": "Escalate", "context": "billing"}'}
+    with pytest.raises(WireError, match=r"^channelData\.tags\.context: must be a JSON object"):
         translate_activity(activity, participant=BOT, known=True)
 
 

@@ -128,7 +128,9 @@ def translate_activity(
         if tag != "Escalate":
             return Ignored(reason=f"Omnichannel tag type {describe(tag)} is not handled by the hub")
         context = tags.get("context")
-        variables = {} if context is None else scalar_variables(obj(context, "channelData.tags"))
+        variables = (
+            {} if context is None else scalar_variables(obj(context, "channelData.tags.context"))
+        )
         reason = said or "Escalate"  # Omnichannel's message to the agent
     return escalation_step(
         conversation=conversation,
@@ -189,9 +191,10 @@ def transcript_of(activity: Payload, bot: str) -> list[JsonValue]:
         attachment = obj(item, place)
         if attachment.get("name") != TRANSCRIPT_ATTACHMENT:
             continue
-        content = obj(field(attachment, "content", place), join(place, "content"))
-        place = join(join(place, "content"), "activities")
-        for number, line in enumerate(items(field(content, "activities", place), place)):
+        content_place = join(place, "content")
+        content = obj(field(attachment, "content", place), content_place)
+        place = join(content_place, "activities")
+        for number, line in enumerate(items(field(content, "activities", content_place), place)):
             entry = _transcript_entry(obj(line, join(place, number)), join(place, number), bot)
             if entry is not None:
                 entries.append(entry)
