@@ -20,7 +20,7 @@ from wire_payloads import (
 from handoff_fsm.config import Config, Kind, ParticipantSpec, QueueSpec
 from handoff_fsm.events import JsonValue
 from handoff_fsm.switchboard import Switchboard
-from handoff_fsm.wire import Ignored, Translated, Translation, WireError
+from handoff_fsm.wire import Ignored, MetadataTooLarge, Translated, Translation, WireError
 from handoff_fsm.wire.sunshine import (
     METADATA_LIMIT,
     SunshineBridge,
@@ -211,6 +211,7 @@ def test_the_bridge_refuses_metadata_beyond_4_kb_and_changes_nothing() -> None:
            "context": {"variables": {"note": "x" * METADATA_LIMIT}, "transcript": []}}  # fmt: skip
     with pytest.raises(WireError, match=r"^context\.variables: is 4107 bytes") as refused:
         bridge.feed(big)
+    assert isinstance(refused.value, MetadataTooLarge)
     assert refused.value.code == "metadata_too_large"
     small = {**big, "context": {"variables": {"note": "x"}, "transcript": []}}
     assert [a.action for a in bridge.feed(small)] == ["passControl"]

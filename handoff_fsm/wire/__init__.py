@@ -10,6 +10,20 @@ or bridge object turns the center's effect lines, in order, into what the platfo
 Rule: these modules depend on the core (config, effects, events), never the reverse.
 """
 
-from handoff_fsm.wire.common import INVALID_ACTIVITY, Ignored, Translated, Translation, WireError
+from handoff_fsm.wire.common import (
+    INVALID_ACTIVITY,
+    Ignored,
+    MetadataTooLarge,
+    Translated,
+    Translation,
+    WireError,
+)
 
-__all__ = ["INVALID_ACTIVITY", "Ignored", "Translated", "Translation", "WireError"]
+__all__ = [
+    "INVALID_ACTIVITY",
+    "Ignored",
+    "MetadataTooLarge",
+    "Translated",
+    "Translation",
+    "WireError",
+]

@@ -33,19 +33,26 @@ Payload: TypeAlias = Mapping[str, object]
 
 
 class WireError(HandoffError):
-    """A payload that cannot be translated, or an outbound message the platform would refuse.
+    """A payload that cannot be translated (a service answers it with 422).
 
     `place` is a dotted path into the payload (empty for the payload as a whole) and `problem`
-    one line; `code` is a stable word (`invalid_activity` for a malformed inbound payload).
-    Raising it changes nothing: translators hold no state, and the hubs record only after a
-    payload has been read whole.
+    one line; `code` is a stable word. Raising it changes nothing: translators hold no state,
+    and the hubs record only after a payload has been read whole.
     """
 
-    def __init__(self, place: str, problem: str, *, code: str = INVALID_ACTIVITY) -> None:
-        self.code = code
+    code = INVALID_ACTIVITY
+
+    def __init__(self, place: str, problem: str) -> None:
         self.place = place
         self.problem = " ".join(problem.split())
         super().__init__(f"{place}: {self.problem}" if place else self.problem)
+
+
+class MetadataTooLarge(WireError):
+    """Outbound metadata beyond what the platform accepts (Sunshine: 4 KB): the bridge refuses
+    to build the call rather than have the platform refuse it."""
+
+    code = "metadata_too_large"
 
 
 @attrs.frozen(kw_only=True)

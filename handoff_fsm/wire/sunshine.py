@@ -32,8 +32,8 @@ import attrs
 from handoff_fsm.config import Kind
 from handoff_fsm.events import JsonValue
 from handoff_fsm.wire.common import (
-    INVALID_ACTIVITY,
     Ignored,
+    MetadataTooLarge,
     Payload,
     Translation,
     WireError,
@@ -54,7 +54,6 @@ from handoff_fsm.wire.common import (
 
 METADATA_LIMIT = 4096
 """Bytes of JSON Sunshine accepts in a switchboard action's `metadata`."""
-METADATA_TOO_LARGE = "metadata_too_large"
 SWITCHBOARD = "switchboard:"
 FAILURE = ":failure"
 ACTIONS = ("passControl", "offerControl", "acceptControl", "releaseControl")
@@ -170,18 +169,15 @@ def metadata_variables(value: object, place: str) -> dict[str, JsonValue]:
         if not isinstance(item, str | int | float):  # bool is an int
             fail(join(place, key), f"must be text, a number or a boolean, got {describe(item)}")
         variables[key] = item
-    _check_size(variables, place, INVALID_ACTIVITY)
+    _check_size(variables, place, WireError)
     return variables
 
 
-def _check_size(variables: dict[str, JsonValue], place: str, code: str) -> None:
+def _check_size(variables: dict[str, JsonValue], place: str, error: type[WireError]) -> None:
     size = json_size(variables)
     if size > METADATA_LIMIT:
-        raise WireError(
-            place,
-            f"is {size} bytes of JSON, above Sunshine's metadata limit of {METADATA_LIMIT} bytes",
-            code=code,
-        )
+        limit = f"above Sunshine's metadata limit of {METADATA_LIMIT} bytes"
+        raise error(place, f"is {size} bytes of JSON, {limit}")
 
 
 # -- outbound -------------------------------------------------------------------------------------
@@ -245,7 +241,7 @@ class SunshineBridge:
                 for key, value in found.items()
                 if isinstance(value, str | int | float) and isinstance(key, str)
             }
-        _check_size(metadata, "context.variables", METADATA_TOO_LARGE)
+        _check_size(metadata, "context.variables", MetadataTooLarge)
         body: dict[str, JsonValue] = {"metadata": metadata} if metadata else {}
         if self._offered.pop(conversation, None) == to:
             return SwitchboardAction(conversation=conversation, action="acceptControl", body=body)
