@@ -203,17 +203,8 @@ def _have_matplotlib() -> bool:
     return True
 
 
-def _mean_waits(result: Run, edges: Sequence[float], queue: str | None) -> list[float]:
-    """Mean wait of the answered, by the bin they arrived in (NaN where none was answered)."""
-    width = edges[1] - edges[0]
-    sums, counts = [0.0] * (len(edges) - 1), [0] * (len(edges) - 1)
-    for record in result.records:
-        wait = record.wait
-        if wait is not None and (queue is None or record.queue == queue):
-            slot = min(int((record.arrived - edges[0]) / width), len(sums) - 1)
-            sums[slot] += wait
-            counts[slot] += 1
-    return [s / n if n else float("nan") for s, n in zip(sums, counts, strict=True)]
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
 
 
 def plot(result: Run, queues: Sequence[str], out: Path) -> None:
@@ -231,11 +222,10 @@ def plot(result: Run, queues: Sequence[str], out: Path) -> None:
     groups: list[str | None] = [None] if len(queues) == 1 else [*queues, None]
     for queue in groups:
         label = "total" if queue is None else queue
-        waits.plot(hours, _mean_waits(result, edges, queue), label=label)
-        occupancy, waiting = result.time_averages(edges, queue)
-        capacity = result.total_capacity if queue is None else result.capacity[queue]
-        lengths.plot(hours, waiting, label=label)
-        busy.plot(hours, [100 * o / capacity for o in occupancy], label=label)
+        windows = result.windows(edges, queue)
+        waits.plot(hours, [_or_nan(f.asa) for f in windows], label=label)
+        lengths.plot(hours, result.time_averages(edges, queue)[1], label=label)
+        busy.plot(hours, [100 * _or_nan(f.occupancy) for f in windows], label=label)
     waits.axhline(result.spec.answer_within, color="grey", linestyle="--", label="answer within")
     waits.set_ylabel("mean wait of the answered (s)")
     waits.set_title(
