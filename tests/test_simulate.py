@@ -23,9 +23,11 @@ import pytest
 
 from handoff_fsm.config import Config, Kind, OverflowEnd, ParticipantSpec, QueueSpec
 from handoff_fsm.lifecycle import Outcome
+from handoff_fsm.planning import simulate as simulate_module
 from handoff_fsm.planning.erlang import erlang_a, erlang_c
 from handoff_fsm.planning.simulate import (
     Change,
+    ConversationRecord,
     ErlangCheck,
     Run,
     SimulationSpec,
@@ -142,6 +144,24 @@ def test_time_averages_integrate_the_step_function_over_each_window() -> None:
     assert run.figures("b").occupancy == pytest.approx(15 / 20)
 
 
+def test_the_estimate_error_is_the_mean_absolute_miss_of_the_answered() -> None:
+    records = []
+    for i, (estimate, wait) in enumerate([(10.0, 4.0), (3.0, 9.0), (None, 50.0), (7.0, None)]):
+        record = ConversationRecord(f"c{i}", "a", arrived=float(i))
+        record.estimate = estimate
+        record.answered_at = None if wait is None else i + wait
+        records.append(record)
+    run = Run(
+        spec=small_day(duration=10.0),
+        records=tuple(records),
+        changes=(),
+        capacity={"a": 1},
+        total_capacity=1,
+    )
+    assert run.figures().estimate_error == pytest.approx(6.0)  # |10 - 4| and |3 - 9|
+    assert run.figures(start=2.0).estimate_error is None
+
+
 def test_batch_means_needs_two_batches() -> None:
     run = simulate(one_queue(5), small_day())
     with pytest.raises(ValueError, match="2 batches"):
@@ -185,6 +205,20 @@ def test_the_agreement_can_fail_against_the_formula_without_patience(load: float
         servers=SERVERS, arrival_rate=rate, handle_time=300, patience=150, answer_within=20
     )
     assert attrs.evolve(result, exact=shorter).disagreements() != []
+
+
+class LongerHandleTimes(simulate_module._Loop):
+    """Seeded defect: the loop draws handle times 5% longer than the spec says."""
+
+    def __init__(self, config: Config, spec: SimulationSpec) -> None:
+        super().__init__(config, attrs.evolve(spec, handle_time=spec.handle_time * 1.05))
+
+
+def test_the_agreement_catches_a_simulator_that_draws_the_wrong_handle_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(simulate_module, "_Loop", LongerHandleTimes)
+    assert erlang_check(servers=SERVERS, load=0.8, seed=1).disagreements() != []
 
 
 # -- the docs table -----------------------------------------------------------------------------

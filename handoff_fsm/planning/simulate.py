@@ -253,7 +253,8 @@ class _Loop:
             self.apply(now, board.handle(Start(conversation=cid, queue=queue), now=now))
             if spec.patience is not None:
                 self.push(now + self.rng.expovariate(1 / spec.patience), _LEAVE, cid)
-            if _ESTIMATES and record.waited and record.ended_at is None:
+            waiting = record.waited and record.ended_at is None
+            if _ESTIMATES and waiting and record.estimate is None:
                 ask = CustomerMessage(conversation=cid, text=ASK_FOR_ESTIMATE)
                 self.apply(now, board.handle(ask, now=now))
         elif kind == _ACCEPT:
