@@ -21,7 +21,14 @@ from pathlib import Path
 import attrs
 import pytest
 
-from handoff_fsm.config import Config, Kind, OverflowEnd, ParticipantSpec, QueueSpec
+from handoff_fsm.config import (
+    Config,
+    Kind,
+    OverflowEnd,
+    OverflowTransfer,
+    ParticipantSpec,
+    QueueSpec,
+)
 from handoff_fsm.lifecycle import Outcome
 from handoff_fsm.planning import simulate as simulate_module
 from handoff_fsm.planning.erlang import erlang_a, erlang_c
@@ -114,6 +121,30 @@ def test_a_wait_timeout_ends_conversations_unserved() -> None:
     late = [r.wait for r in run.records if r.wait is not None and r.wait > 30]
     assert late == []  # whoever waited 30 s was ended, not answered later
     assert {r.outcome for r in run.records if r.wait is None} == {Outcome.UNSERVED}
+
+
+def test_an_overflow_to_a_bot_leaves_the_line_and_is_not_answered() -> None:
+    humans = [ParticipantSpec(id=f"h{i}", kind=Kind.HUMAN, capacity=1) for i in range(3)]
+    bot = ParticipantSpec(id="bot", kind=Kind.BOT, capacity=1000)
+    support = QueueSpec(
+        name="support",
+        members=tuple(h.id for h in humans),
+        wait_timeout=30,
+        overflow=OverflowTransfer(queue="bots"),
+    )
+    run = simulate(
+        Config.build([*humans, bot], [support, QueueSpec(name="bots", members=("bot",))]),
+        small_day(),
+    )
+    figures = run.figures()
+    assert figures.unserved > 0 and figures.answered + figures.abandoned + figures.unserved == (
+        figures.offered
+    )
+    assert all(r.wait is None or r.wait <= 30 for r in run.records)
+    assert sum(c.waiting for c in run.changes) == 0  # the bot's holds left the line
+    # Nobody waits more than 30 s, so by Little's law the line holds on average at most
+    # 100 / 3600 * 30 (a bot's hold counted as waiting would add ~4).
+    assert run.time_averages([0.0, run.spec.duration])[1][0] <= 100 / 3600 * 30
 
 
 def test_occupancy_never_exceeds_the_capacity_and_queues_empty_after_the_drain() -> None:

@@ -101,7 +101,7 @@ class Figures:
     offered: int
     answered: int
     abandoned: int
-    unserved: int  # ended without a human, not by leaving (a wait timeout, say)
+    unserved: int  # ended with no human answering, not by leaving (wait timeout, overflow to a bot)
     service_level: float | None
     asa: float | None
     p_wait: float | None
@@ -219,6 +219,8 @@ class _Loop:
         self.changes: list[Change] = []
         self.reserved: dict[str, tuple[str, int]] = {}  # conversation -> (human, units in use)
         self.offers: dict[str, str] = {}  # conversation -> human with the open offer
+        self.in_line: set[str] = set()  # conversations that never had a holder yet
+        self.arrivals = 0
 
     def push(self, time: float, kind: int, conversation: str, participant: str = "") -> None:
         self.seq += 1
@@ -247,8 +249,10 @@ class _Loop:
                 return
             rate = spec.arrivals[queue] / 3600
             self.push(now + self.rng.expovariate(rate), _ARRIVAL, queue)
-            cid = f"c{self.seq}"
+            self.arrivals += 1
+            cid = f"c{self.arrivals}"
             record = self.records[cid] = ConversationRecord(cid, queue, now)
+            self.in_line.add(cid)
             self.changes.append(Change(time=now, queue=queue, busy=0, waiting=1))
             self.apply(now, board.handle(Start(conversation=cid, queue=queue), now=now))
             if spec.patience is not None:
@@ -291,18 +295,24 @@ class _Loop:
             elif isinstance(effect, Ended):
                 record = self.records.pop(effect.conversation)
                 record.ended_at, record.outcome = now, effect.outcome
-                if record.answered_at is None:
-                    self.changes.append(Change(time=now, queue=record.queue, busy=0, waiting=-1))
+                self.leave_line(now, record)
                 self.done.append(record)
                 self.board.forget(effect.conversation)
 
     def joined(self, now: float, conversation: str, holder: str) -> None:
         record = self.records[conversation]
         self.offers.pop(conversation, None)
+        self.leave_line(now, record)
         if record.answered_at is None and holder in self.humans:
-            self.changes.append(Change(time=now, queue=record.queue, busy=0, waiting=-1))
             record.answered_at = now
         self.push(now + self.rng.expovariate(1 / self.spec.handle_time), _END, conversation, holder)
+
+    def leave_line(self, now: float, record: ConversationRecord) -> None:
+        """The first holder, or the end, takes a conversation out of the line (a bot that takes
+        it after an overflow too, though only a human answers it)."""
+        if record.id in self.in_line:
+            self.in_line.remove(record.id)
+            self.changes.append(Change(time=now, queue=record.queue, busy=0, waiting=-1))
 
     def release(self, now: float, conversation: str, participant: str) -> None:
         held = self.reserved.get(conversation)
