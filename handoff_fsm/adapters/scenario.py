@@ -62,7 +62,7 @@ from handoff_fsm.loading import (
 __all__ = ["DEFAULT_CAPACITY", "Scenario", "ScenarioStep", "load_scenario", "parse_scenario"]
 
 YAML_SUFFIXES = frozenset({".yaml", ".yml"})
-TOP_KEYS = ("settings", "participants", "queues", "steps")
+TOP_KEYS = ("settings", "participants", "queues", "steps", "simulation")  # simulation: simulate's
 SETTINGS_KEYS = ("fallback_limit", "escalation_phrases", "cancel_phrases", "survey_timeout")
 PARTICIPANT_KEYS = ("kind", "capacity")
 QUEUE_KEYS = ("participants", "strategy", "units", "offer_timeout", "wait_timeout", "overflow")
@@ -79,6 +79,14 @@ class Scenario:
 
 
 def load_scenario(path: Path) -> Scenario:
+    data, file = load_document(path)
+    return parse_scenario(data, file)
+
+
+def load_document(path: Path) -> tuple[object, str]:
+    """The parsed data of a scenario file (JSON, or YAML by its suffix) within the reader's
+    limits, and the file's name as error messages show it. Commands that read more than the
+    scenario (`simulate`, `check`) start here, so every file gets the same limits and messages."""
     file = str(path)
     if has_control_character(file):
         file = shown(file)
@@ -87,7 +95,7 @@ def load_scenario(path: Path) -> Scenario:
         data = parse_yaml(text) if path.suffix.lower() in YAML_SUFFIXES else parse_json(text)
     except DocumentError as exc:
         raise ScenarioError(file, exc.place, exc.problem) from None
-    return parse_scenario(data, file)
+    return data, file
 
 
 def read_bounded(path: Path) -> bytes:

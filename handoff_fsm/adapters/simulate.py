@@ -24,14 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from handoff_fsm.adapters.scenario import (
-    YAML_SUFFIXES,
-    _parse_json,
-    _parse_yaml,
-    _Reader,
+    load_document,
     parse_scenario,
 )
+from handoff_fsm.adapters.scenario_values import ValueReader
 from handoff_fsm.config import Config, Kind
-from handoff_fsm.errors import ScenarioError
 from handoff_fsm.planning.simulate import Figures, Run, SimulationSpec, simulate
 
 HELP = "simulate random traffic through the real switchboard: waits, abandonment, occupancy"
@@ -76,19 +73,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def load_simulation(path: Path) -> tuple[Config, SimulationSpec]:
-    file = str(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise ScenarioError(file, "", f"cannot be read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(file, "", f"is not UTF-8 text (bad byte at {exc.start})") from None
-    parse = _parse_yaml if path.suffix.lower() in YAML_SUFFIXES else _parse_json
-    return parse_simulation(parse(text, file), file)
+    data, file = load_document(path)
+    return parse_simulation(data, file)
 
 
 def parse_simulation(data: object, file: str) -> tuple[Config, SimulationSpec]:
-    reader = _Reader(file)
+    reader = ValueReader(file)
     top = reader.mapping(data, "")
     if "simulation" not in top:
         reader.fail("simulation", "is missing (duration, arrivals, handle_time, ...; SPEC §9)")
@@ -98,7 +88,7 @@ def parse_simulation(data: object, file: str) -> tuple[Config, SimulationSpec]:
     return config, _spec(reader, top["simulation"], config)
 
 
-def _spec(reader: _Reader, value: object, config: Config) -> SimulationSpec:
+def _spec(reader: ValueReader, value: object, config: Config) -> SimulationSpec:
     place = "simulation"
     table = reader.mapping(value, place)
     reader.known_keys(table, place, SIMULATION_KEYS)
@@ -120,7 +110,7 @@ def _spec(reader: _Reader, value: object, config: Config) -> SimulationSpec:
     return SimulationSpec(**given)
 
 
-def _arrivals(reader: _Reader, value: object, config: Config) -> dict[str, float]:
+def _arrivals(reader: ValueReader, value: object, config: Config) -> dict[str, float]:
     place = "simulation.arrivals"
     table = reader.mapping(value, place)
     if not table:
