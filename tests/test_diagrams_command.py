@@ -328,3 +328,19 @@ def test_a_changed_scenario_makes_its_committed_path_stale(
     assert stale == {
         str(COMMITTED / f"scenario.two_bots_one_queue.c1.{ext}") for ext in ("dot", "svg", "mmd")
     }
+
+
+def test_other_models_without_a_lifecycle_get_no_scenario_paths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(bundled_models_dir() / "routing.yaml", models)
+    out = tmp_path / "out"
+    out.mkdir()
+    for suffix in (".dot", ".svg", ".mmd"):
+        shutil.copy(COMMITTED / f"routing{suffix}", out)
+    assert main(["diagrams", "--check", "--models", str(models), "--out", str(out)]) == 0
+    argv = ["diagrams", "--check", "--models", str(models), "--out", str(out), "--scenarios"]
+    assert main([*argv, str(REPO_ROOT / "docs" / "scenarios")]) == 2
+    assert "lifecycle.yaml: cannot be read" in capsys.readouterr().err

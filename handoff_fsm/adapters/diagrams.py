@@ -23,7 +23,8 @@ Rules:
 - Files are written only when their bytes change, so regenerating leaves timestamps alone. A
   `--out` that is a file, or a folder that cannot be written, is one clear error line.
 - Scenario paths: for every scenario file in `--scenarios` (default: the seed scenarios shipped
-  with handoff-fsm; `--no-scenarios` turns them off) and every conversation in it,
+  with handoff-fsm; `--no-scenarios` turns them off; a `--models` folder without `lifecycle.yaml`
+  gets none unless `--scenarios` is given) and every conversation in it,
   `scenario.<file>.<conversation>.{dot,svg,mmd}` paints the path that conversation took through
   the lifecycle, numbered in order, including the states it passed through inside one step. The
   path is taken from a real run of the scenario (a switchboard built with `trace=True`).
@@ -117,7 +118,9 @@ def run(args: argparse.Namespace) -> int:
         raise OutputError(out, "is not a folder; name the diagrams folder with --out DIR")
     models: Path = args.models if args.models is not None else bundled_models_dir()
     diagrams = model_diagrams(models)
-    if not args.no_scenarios:
+    # Scenario paths are drawn on the lifecycle: other models alone get none unless asked for.
+    wanted = args.scenarios is not None or (models / "lifecycle.yaml").is_file()
+    if wanted and not args.no_scenarios:
         lifecycle = load_model(models / "lifecycle.yaml")
         for file in scenario_files(args.scenarios or seed_scenarios_dir()):
             diagrams += scenario_diagrams(lifecycle, file)
