@@ -10,9 +10,7 @@ import networkx as nx
 import pytest
 import yaml
 
-from handoff_fsm import analysis, lifecycle
-from handoff_fsm.analysis import CheckResult, PathEdge
-from handoff_fsm.analysis import Path as ModelPath
+from handoff_fsm import lifecycle
 from handoff_fsm.errors import TriggerRefused
 from handoff_fsm.lifecycle import Guard, Snapshot, Trigger
 from handoff_fsm.model import (
@@ -22,6 +20,9 @@ from handoff_fsm.model import (
     load_model,
     parse_model,
 )
+from handoff_fsm.tools import analysis
+from handoff_fsm.tools.analysis import CheckResult, PathEdge
+from handoff_fsm.tools.analysis import Path as ModelPath
 
 DEFECTS = Path(__file__).parent / "defects"
 BUNDLED = ("lifecycle", "routing")

@@ -10,7 +10,6 @@ from pathlib import Path
 import attrs
 import pytest
 
-from handoff_fsm.diagrams import path_to_dot, path_to_mermaid, to_dot, to_mermaid
 from handoff_fsm.model import (
     MachineModel,
     TransitionSpec,
@@ -19,6 +18,7 @@ from handoff_fsm.model import (
     load_model,
     parse_model,
 )
+from handoff_fsm.tools.diagrams import path_to_dot, path_to_mermaid, to_dot, to_mermaid
 
 MODELS = ("lifecycle", "routing")
 

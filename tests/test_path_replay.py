@@ -1,6 +1,6 @@
 """Model-based testing: every generated lifecycle path, replayed through the real switchboard.
 
-Theory of operation: `handoff_fsm.analysis` generates walks through `models/lifecycle.yaml` (the
+Theory of operation: `tools.analysis` generates walks through `models/lifecycle.yaml` (the
 transition cover, one path to each edge, and every simple path to a final state). `Replay` turns
 each walk into switchboard steps, edge by edge, under one fixed configuration that makes every
 edge possible, runs them through `handoff_fsm.invariants.Auditor` (so every runtime invariant is
@@ -37,7 +37,6 @@ from collections.abc import Iterator
 import attrs
 import pytest
 
-from handoff_fsm.analysis import Path, PathEdge, simple_paths_to_finals, transition_cover
 from handoff_fsm.config import (
     Config,
     Kind,
@@ -72,6 +71,7 @@ from handoff_fsm.invariants import Auditor
 from handoff_fsm.lifecycle import Guard, Outcome, State
 from handoff_fsm.model import load_bundled
 from handoff_fsm.switchboard import Switchboard
+from handoff_fsm.tools.analysis import Path, PathEdge, simple_paths_to_finals, transition_cover
 
 MODEL = load_bundled("lifecycle")
 C = "c1"

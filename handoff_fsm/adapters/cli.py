@@ -1,63 +1,87 @@
 """The `handoff-fsm` command line.
 
-Theory of operation: each subcommand lives in its own adapter module that offers `HELP`,
-`add_arguments(parser)` and `run(args) -> int` (the exit status). This module only wires them
-into argparse, so adding a command is one line in `_COMMANDS`. Errors of the `HandoffError` family
-become one line on standard error and exit status 2, never a traceback.
+Theory of operation: `COMMANDS` maps each subcommand to the module that implements it and its
+one-line help. A command's module offers `add_arguments(parser)` and `run(args) -> int` (the
+exit status) and is imported only when that command runs (or its own `--help` is asked), so
+`handoff-fsm --help` imports no subcommand and `run` imports only the runner, never networkx,
+graphviz or the service. Adding a command is one line in `COMMANDS`.
+
+Errors of the `HandoffError` family (a bad file, a missing extra, ...) become one line on
+standard error and exit status 2, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
-from types import ModuleType
 from typing import Protocol, cast
 
 from handoff_fsm import __version__
-from handoff_fsm.adapters import demo, replay, run, simulate, verify
-from handoff_fsm.adapters import diagrams as diagrams_command
 from handoff_fsm.errors import HandoffError
+
+#: name -> (module implementing it, one-line help), in the order `--help` lists them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": (
+        "handoff_fsm.adapters.demo",
+        "run the seed handoff scenarios and print their timelines",
+    ),
+    "verify": (
+        "handoff_fsm.adapters.verify",
+        "check the machine models: reachability, traps, determinism, guards, outcomes",
+    ),
+    "run": (
+        "handoff_fsm.adapters.run",
+        "run a scenario file (JSON or YAML) and print one JSON line per effect",
+    ),
+    "diagrams": (
+        "handoff_fsm.adapters.diagrams",
+        "write the diagrams of every model (DOT, SVG, Mermaid), or --check that they are current",
+    ),
+    "replay": (
+        "handoff_fsm.adapters.replay",
+        "re-derive every effect of a store's log and print the same JSONL as the original run",
+    ),
+    "simulate": (
+        "handoff_fsm.adapters.simulate",
+        "simulate random traffic through the real switchboard: waits, abandonment, occupancy",
+    ),
+}
 
 
 class _Command(Protocol):
-    HELP: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
 
 
-_COMMANDS: dict[str, ModuleType] = {
-    "demo": demo,
-    "verify": verify,
-    "run": run,
-    "diagrams": diagrams_command,
-    "replay": replay,
-    "simulate": simulate,
-}
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser for `argv`: every command is listed, only the one `argv` names is imported."""
     parser = argparse.ArgumentParser(
         prog="handoff-fsm",
         description="Hand customer conversations between bots and human agents, verifiably.",
     )
     parser.add_argument("--version", action="version", version=f"handoff-fsm {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module in _COMMANDS.items():
-        command = cast(_Command, module)
-        sub = commands.add_parser(name, help=command.HELP, description=command.HELP)
-        command.add_arguments(sub)
-        sub.set_defaults(run=command.run)
+    chosen = next((arg for arg in argv if not arg.startswith("-")), None)
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:
+            command = cast(_Command, importlib.import_module(module_name))
+            command.add_arguments(sub)
+            sub.set_defaults(run=command.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    run = cast(Callable[[argparse.Namespace], int], args.run)
+    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
+        args = build_parser(arguments).parse_args(arguments)
+        run = cast(Callable[[argparse.Namespace], int], args.run)
         return run(args)
     except HandoffError as exc:
-        print(f"handoff-fsm {args.command}: {exc}", file=sys.stderr)
+        command = next((arg for arg in arguments if not arg.startswith("-")), "")
+        print(f"handoff-fsm {command}: {exc}", file=sys.stderr)
         return 2
 
 

@@ -1,15 +1,20 @@
 """`handoff-fsm demo`: run the seed scenarios and print a readable timeline of each.
 
-Theory of operation: the seed flows of the five source articles ship as scenario files in
-`docs/scenarios/`. The demo runs each through the same code path as `handoff-fsm run` (so what it
-shows is what the JSONL says), writes the JSONL beside a timeline in `--out` (default
-`out/demo/`), and prints, step by step, who holds each conversation, every effect and to whom,
-and the state after the step.
+Theory of operation: the seed flows of the five source articles are scenario files in
+`docs/scenarios/`, shipped inside the wheel as `handoff_fsm/scenarios/` (as `models/` is), so the
+demo works from an installed package in any folder (`seed_scenarios_dir` finds them). The demo
+runs each through the same code path as `handoff-fsm run` (so what it shows is what the JSONL
+says), writes the JSONL beside a timeline in `--out` (default `out/demo/`), and prints, step by
+step, who holds each conversation, every effect and to whom, and the state after the step.
+
+Rule: a scenario folder that does not exist or holds no `*.yaml` is an error (exit status 2),
+never a run of zero scenarios that looks like success.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 import io
 import json
 from collections.abc import Iterable
@@ -18,29 +23,51 @@ from pathlib import Path
 import attrs
 
 from handoff_fsm.adapters.jsonl import BASE_KEYS
+from handoff_fsm.adapters.output import ensure_folder, write_file
 from handoff_fsm.adapters.run import run_scenario
 from handoff_fsm.adapters.scenario import Scenario, ScenarioStep, load_scenario
+from handoff_fsm.errors import ScenarioError
 
-HELP = "run the seed handoff scenarios and print their timelines"
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "docs" / "scenarios"
+def seed_scenarios_dir() -> Path:
+    """Where the seed scenarios live: `handoff_fsm/scenarios/` in a wheel, else (a checkout, an
+    editable install) the repository's `docs/scenarios/`."""
+    packaged = Path(str(importlib.resources.files("handoff_fsm"))) / "scenarios"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "docs" / "scenarios"
+
+
+def scenario_files(folder: Path) -> list[Path]:
+    """The `*.yaml` scenarios of `folder` in name order; none at all is a `ScenarioError`."""
+    files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+    if not files:
+        problem = "holds no *.yaml scenario file" if folder.is_dir() else "is not a folder"
+        raise ScenarioError(str(folder), "", problem)
+    return files
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scenarios", type=Path, default=SCENARIOS, help="folder of *.yaml")
+    parser.add_argument(
+        "--scenarios",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder of *.yaml scenarios (default: the seed scenarios shipped with handoff-fsm)",
+    )
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="where JSONL goes")
 
 
 def run(args: argparse.Namespace) -> int:
-    files = sorted(Path(args.scenarios).glob("*.yaml"))
+    files = scenario_files(args.scenarios or seed_scenarios_dir())
     out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_folder(out_dir)
     for file in files:
         scenario = load_scenario(file)
         buffer = io.StringIO()
         run_scenario(scenario, buffer)
         jsonl = buffer.getvalue()
-        (out_dir / f"{file.stem}.jsonl").write_text(jsonl, encoding="utf-8")
+        write_file(out_dir / f"{file.stem}.jsonl", jsonl.encode())
         print(f"\n=== {file.stem}  ({file})")
         for line in timeline(scenario, [json.loads(row) for row in jsonl.splitlines()]):
             print(line)

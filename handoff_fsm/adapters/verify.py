@@ -1,8 +1,9 @@
 """`handoff-fsm verify [MODEL_DIR]`: run the static model checks and report every fault.
 
 Theory of operation: every `*.yaml` in the folder (the bundled `models/` by default) is loaded
-and checked by `handoff_fsm.analysis.check_model`, in file-name order. Each check prints PASS or
-FAIL with its problems under it, then one summary line. A file that does not load is one more
+and checked by `handoff_fsm.tools.analysis.check_model` (the `tools` extra, imported when the
+command runs), in file-name order. Each check prints PASS or FAIL with its problems under it,
+then one summary line. A file that does not load is one more
 failure, printed with the loader's message, and the other files are still checked: the point is
 to show everything wrong at once, in CI as on a desk.
 
@@ -17,11 +18,8 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from handoff_fsm.analysis import check_model
 from handoff_fsm.errors import ModelError
 from handoff_fsm.model import bundled_models_dir, load_model
-
-HELP = "check the machine models: reachability, traps, determinism, guards, outcomes"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from handoff_fsm.tools.analysis import check_model  # the `tools` extra, loaded on use
+
     folder: Path = args.model_dir if args.model_dir is not None else bundled_models_dir()
     if not folder.is_dir():
         raise ModelError(str(folder), "", "is not a folder")

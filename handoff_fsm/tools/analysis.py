@@ -32,13 +32,19 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 import attrs
-import networkx as nx
 
 from handoff_fsm import lifecycle
 from handoff_fsm.errors import ModelError
 from handoff_fsm.model import MachineModel, TransitionSpec
+from handoff_fsm.tools import require
+
+if TYPE_CHECKING:
+    import networkx as nx
+else:
+    nx = require("networkx", extra="tools")
 
 
 @attrs.frozen(kw_only=True)

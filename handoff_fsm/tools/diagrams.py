@@ -34,12 +34,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import graphviz
 
 from handoff_fsm.model import MachineModel, TransitionSpec
+from handoff_fsm.tools import require
+
+if TYPE_CHECKING:
+    import graphviz
+else:
+    graphviz = require("graphviz", extra="tools")
 
 # Colours: a calm blue for the machine, orange for a path, greys for what a path never touched.
 _INK = "#2b4c6f"
