@@ -51,6 +51,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from benchmarks.internals import router_of
 from handoff_fsm.config import (
     Config,
     Kind,
@@ -271,9 +272,9 @@ class _Crowd:
         self.board = Switchboard(config)
         self.queues = [q.name for q in config.queues]
         self.humans = [p.id for p in config.participants if p.kind is Kind.HUMAN]
+        kinds = {p.id: p.kind for p in config.participants}
         self.humans_of = {
-            q.name: [m for m in q.members if self.board.router.participant(m).kind is Kind.HUMAN]
-            for q in config.queues
+            q.name: [m for m in q.members if kinds[m] is Kind.HUMAN] for q in config.queues
         }
         self.bags = {name: _Bag() for name in CLASSES}
         self.live = _Bag()
@@ -304,7 +305,7 @@ class _Crowd:
         elif state is State.SURVEY:
             new = SURVEY
         else:
-            new = OFFERED if board.router.offer_of(cid) is not None else WAITING
+            new = OFFERED if router_of(board).offer_of(cid) is not None else WAITING
         old = self.class_of.get(cid)
         if old == new:
             return
@@ -347,7 +348,7 @@ class _Crowd:
         return self._customer(anyone)
 
     def _make(self, kind: str) -> tuple[Event, str] | None:
-        rng, router = self.rng, self.board.router
+        rng, router = self.rng, router_of(self.board)
         if kind == "customer":
             cid = self.live.choice(rng)
             return None if cid is None else self._customer(cid)
@@ -416,7 +417,7 @@ class _Crowd:
         return CustomerMessage(conversation=cid, text=text), kind
 
     def _transfer(self) -> tuple[Event, str] | None:
-        rng, router = self.rng, self.board.router
+        rng, router = self.rng, router_of(self.board)
         by_bot = rng.random() < 0.4
         cid = self._pick(BOT_HELD if by_bot else HUMAN_HELD)
         if cid is None:
@@ -498,7 +499,7 @@ def build(shape: Shape) -> ContactCenter:
     crowd.warm_up()
     warm = pickle.dumps(crowd.board, protocol=pickle.HIGHEST_PROTOCOL)
     warm_classes = {name: len(crowd.bags[name]) for name in CLASSES}
-    router = crowd.board.router
+    router = router_of(crowd.board)
     used = sum(router.load(h) for h in crowd.humans)
     capacity = sum(router.participant(h).capacity for h in crowd.humans)
     substituted_before = crowd.substituted

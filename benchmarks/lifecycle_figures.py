@@ -29,16 +29,7 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from benchmarks.harness import (
-    Batch,
-    Figure,
-    Result,
-    Settings,
-    SuiteResult,
-    Target,
-    measure_all,
-    retained_bytes,
-)
+from benchmarks.harness import Batch, Settings, measure_all, retained_bytes
 from benchmarks.lifecycle_contenders import (
     CONTENDERS,
     CYCLE,
@@ -49,6 +40,7 @@ from benchmarks.lifecycle_contenders import (
     Observed,
     Store,
 )
+from benchmarks.report import Figure, Result, SuiteResult, Target
 from handoff_fsm import lifecycle
 from handoff_fsm.lifecycle import Guard, Trigger
 

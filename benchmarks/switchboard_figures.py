@@ -61,16 +61,9 @@ from benchmarks.contact_center import (
     Step,
     build,
 )
-from benchmarks.harness import (
-    Batch,
-    Figure,
-    Result,
-    Settings,
-    SuiteResult,
-    Target,
-    measure_all,
-)
+from benchmarks.harness import Batch, Settings, measure_all
 from benchmarks.lifecycle_contenders import TO_CYCLE, DictFloor, Store
+from benchmarks.report import Figure, Result, SuiteResult, Target
 from handoff_fsm.config import Kind
 from handoff_fsm.errors import StepRefused
 from handoff_fsm.switchboard import Switchboard

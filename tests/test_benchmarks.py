@@ -35,18 +35,7 @@ import attrs
 import pytest
 
 from benchmarks import contact_center, lifecycle_figures, routing_figures, switchboard_figures
-from benchmarks.harness import (
-    QUICK,
-    Batch,
-    Figure,
-    Result,
-    SuiteResult,
-    Target,
-    measure,
-    measure_all,
-    render_suite,
-    retained_bytes,
-)
+from benchmarks.harness import QUICK, Batch, measure, measure_all, retained_bytes
 from benchmarks.lifecycle_contenders import (
     CALLER_GUARDS,
     CONTENDERS,
@@ -60,6 +49,7 @@ from benchmarks.lifecycle_contenders import (
     Step,
     Store,
 )
+from benchmarks.report import Figure, Result, SuiteResult, Target, render_suite
 from handoff_fsm import lifecycle
 from handoff_fsm.errors import TriggerRefused
 from handoff_fsm.events import Accept
