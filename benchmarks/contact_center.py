@@ -45,13 +45,15 @@ gives the same stream in any process whatever the hash seed.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import pickle
 import random
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from benchmarks.internals import router_of
+from benchmarks.internals import line_length, router_of
 from handoff_fsm.config import (
     Config,
     Kind,
@@ -105,6 +107,14 @@ class Shape:
     window: int  # consecutive steps one timed batch replays (see benchmarks.switchboard_figures)
     mean_gap: float = 0.005  # simulated seconds between two steps, on average
     seed: int = 20241121
+    #: Every queue's wait timeout, when set (a backlog needs waits that outlive the run).
+    wait_timeout: float | None = None
+    #: Changes to the crowd's `WEIGHTS`, as (kind, weight) pairs.
+    weights: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def backlog(self) -> bool:
+        return self.wait_timeout is not None
 
 
 FULL_SHAPE = Shape(
@@ -125,6 +135,21 @@ QUICK_SHAPE = Shape(
     stream_steps=512,
     window=16,
     mean_gap=0.05,
+)
+#: A center that cannot keep up: fewer humans, three times the escalations, and waits that
+#: never run out inside the run, so every queue builds a long line (hundreds to a thousand
+#: waiting each) and every step routes against it.
+BACKLOG_WAIT = 3600.0
+BACKLOG_WEIGHTS = (("escalate", 15.0),)
+FULL_BACKLOG_SHAPE = dataclasses.replace(
+    FULL_SHAPE,
+    humans=100,
+    warmup_steps=80_000,
+    wait_timeout=BACKLOG_WAIT,
+    weights=BACKLOG_WEIGHTS,
+)
+QUICK_BACKLOG_SHAPE = dataclasses.replace(
+    QUICK_SHAPE, humans=10, wait_timeout=BACKLOG_WAIT, weights=BACKLOG_WEIGHTS
 )
 
 # What the crowd does, by weight (percent of steps, before starts, which keep the live count).
@@ -180,6 +205,7 @@ class ContactCenter:
     effects: tuple[int, ...]  # how many effects each step gave when it was recorded
     warm_classes: Mapping[str, int]  # live conversations by class at the start of the stream
     warm_human_load: float  # units in use / capacity of the humans, at the start of the stream
+    warm_lines: Mapping[str, int]  # conversations waiting in each queue's line, at that start
     substituted: int  # steps the crowd chose but the switchboard refused (replaced by ticks)
 
     def restore(self) -> Switchboard:
@@ -219,6 +245,7 @@ def make_config(shape: Shape, rng: random.Random) -> Config:
             OverflowReturnToBot(),
             OverflowTransfer(queue=f"queue-{(n + 1) % shape.queues}"),
         )[n % 3]
+        wait_timeout = float(rng.choice((120, 180, 300)))
         queues.append(
             QueueSpec(
                 name=f"queue-{n}",
@@ -226,7 +253,7 @@ def make_config(shape: Shape, rng: random.Random) -> Config:
                 strategy=strategies[n % len(strategies)],
                 units=2 if n == shape.queues - 1 else 1,
                 offer_timeout=float(rng.choice((20, 30, 45))),
-                wait_timeout=float(rng.choice((120, 180, 300))),
+                wait_timeout=wait_timeout if shape.wait_timeout is None else shape.wait_timeout,
                 overflow=overflow,
             )
         )
@@ -286,8 +313,9 @@ class _Crowd:
             self.available.add(human)
         self.started = 0
         self.now = 0.0
-        self.kinds = list(WEIGHTS)
-        self.weights = list(WEIGHTS.values())
+        weights = WEIGHTS | dict(shape.weights)
+        self.kinds = list(weights)
+        self.weights = list(weights.values())
         self.substituted = 0
 
     # --- what each conversation is -----------------------------------------------------------
@@ -491,14 +519,17 @@ class _Crowd:
         self.ended.clear()
 
 
+@functools.cache
 def build(shape: Shape) -> ContactCenter:
-    """Make the center, warm it up, pickle it, and record `shape.stream_steps` steps after it."""
+    """Make the center, warm it up, pickle it, and record `shape.stream_steps` steps after it.
+    Cached: suites of one run that need the same center build it once."""
     rng = random.Random(shape.seed)
     config = make_config(shape, rng)
     crowd = _Crowd(shape, config, rng)
     crowd.warm_up()
     warm = pickle.dumps(crowd.board, protocol=pickle.HIGHEST_PROTOCOL)
     warm_classes = {name: len(crowd.bags[name]) for name in CLASSES}
+    warm_lines = {q.name: line_length(crowd.board, q.name) for q in config.queues}
     router = router_of(crowd.board)
     used = sum(router.load(h) for h in crowd.humans)
     capacity = sum(router.participant(h).capacity for h in crowd.humans)
@@ -521,5 +552,6 @@ def build(shape: Shape) -> ContactCenter:
         effects=tuple(effects),
         warm_classes=warm_classes,
         warm_human_load=used / capacity,
+        warm_lines=warm_lines,
         substituted=crowd.substituted - substituted_before,
     )

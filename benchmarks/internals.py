@@ -20,3 +20,8 @@ def router_of(board: Switchboard) -> Router:
     """The switchboard's router, for reading holders, offers and loads (never for changing
     anything). Integrator: repoint to the inspection module once `Switchboard.router` is private."""
     return board.router
+
+
+def line_length(board: Switchboard, queue: str) -> int:
+    """How many conversations wait in `queue`'s line (the backlog the notes report)."""
+    return len(board.router.line(queue))

@@ -225,7 +225,7 @@ class DictFloor(Contender[tuple[str, frozenset[str]]]):
 
 class HandoffFsm(Contender[tuple[Trigger, Facts]]):
     key = "handoff_fsm"
-    label = "handoff-fsm lifecycle"
+    label = "handoff-fsm (lifecycle; Start in a switchboard)"
 
     def create(self, store: Store, ids: Iterable[str]) -> None:
         new = lifecycle.NEW
