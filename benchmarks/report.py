@@ -114,7 +114,9 @@ class Verdict:
         measured = f"{format_number(self.measured)}{unit}"
         limit = f"{format_number(self.target.limit)}{unit}"
         if self.passed:
-            margin = f"{self.headroom:.2f}x headroom"
+            margin = (
+                f"{self.headroom:.2f}x headroom" if math.isfinite(self.headroom) else "at most 0"
+            )
         else:
             margin = f"over by {1 / self.headroom:.2f}x"
         word = "PASS" if self.passed else "MISS"
@@ -126,10 +128,11 @@ class Verdict:
             "figure": self.target.figure,
             "contender": self.target.contender,
             "kind": self.target.kind,
+            "unit": self.target.unit,
             "limit": self.target.limit,
             "measured": self.measured,
             "passed": self.passed,
-            "headroom": self.headroom,
+            "headroom": self.headroom if math.isfinite(self.headroom) else None,
         }
 
 
@@ -202,6 +205,8 @@ class SuiteResult:
 
 def format_number(value: float) -> str:
     """Three significant figures or so, with thousands separators from 1,000 up."""
+    if value < 0:
+        return f"-{format_number(-value)}"
     if value >= 100:
         return f"{value:,.0f}"
     if value >= 10:

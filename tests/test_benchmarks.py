@@ -57,7 +57,15 @@ from benchmarks.lifecycle_contenders import (
     Step,
     Store,
 )
-from benchmarks.report import BELOW_ONE, Figure, Result, SuiteResult, Target, render_suite
+from benchmarks.report import (
+    BELOW_ONE,
+    Figure,
+    Result,
+    SuiteResult,
+    Target,
+    render_suite,
+    report_json,
+)
 from benchmarks.suites import SUITES
 from handoff_fsm import lifecycle
 from handoff_fsm.errors import TriggerRefused
@@ -677,4 +685,42 @@ def test_performance_doc_shows_the_recorded_last_run() -> None:
     )
     rendered = doc_tables.render(record)
     assert doc_tables.section_of(doc_tables.DOC.read_text(encoding="utf-8")) == rendered
-    assert "switchboard step under 25 us median" in rendered
+    assert list(record["suites"]) == [suite.key for suite in SUITES]  # one run, every suite
+    assert not record["settings"]["quick"]
+    for suite in record["suites"].values():
+        assert f"**{suite['title']}**" in rendered
+        for target in suite["targets"]:
+            assert f"| {target['description']} |" in rendered
+
+
+def test_the_doc_tables_flag_a_ratio_under_one_and_show_excess_targets() -> None:
+    from benchmarks import doc_tables
+
+    figure = Figure(
+        key="routing.select",
+        title="select",
+        unit="us",
+        description="",
+        baseline="n100",
+        results={"n100": Result(10.0, q1=9.0, q3=11.0), "n1000": Result(9.0, q1=8.0, q3=10.0)},
+    )
+    suite = SuiteResult(
+        key="routing",
+        title="Routing",
+        contenders={"n100": "100 members", "n1000": "1,000 members"},
+        figures=[figure],
+        targets=[
+            Target(
+                description="within 100 ms",
+                figure="routing.select",
+                contender="n1000",
+                limit=100.0,
+                kind="excess",
+                unit="ms",
+            )
+        ],
+    )
+    rendered = doc_tables.render(report_json([suite], QUICK, 1.0))
+    assert f"| 1,000 members | 9.00 | 8.00 to 10.0 | 0.90{BELOW_ONE} |" in rendered
+    assert "**FLAG**: routing.select: n1000 measured below the baseline (n100)" in rendered
+    assert "| within 100 ms | -1.00 ms over | 100 ms over | PASS |" in rendered
