@@ -31,7 +31,8 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from benchmarks.contact_center import FULL_SHAPE, QUICK_SHAPE, Shape, build
+from benchmarks.center_shapes import FULL_SHAPE, QUICK_SHAPE, Shape
+from benchmarks.contact_center import build
 from benchmarks.harness import Batch, Settings, measure_all, retained_bytes
 from benchmarks.lifecycle_contenders import (
     CONTENDERS,

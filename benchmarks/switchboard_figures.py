@@ -2,10 +2,12 @@
 
 Theory of operation: `benchmarks.contact_center` builds a warm contact center (10,000 live
 conversations, 1,000 participants in 10 queues for `make bench`) and a recorded stream of valid
-steps after it. This suite times `Switchboard.handle(event, now=..., step_id=...)` replaying that
-stream, step after step, on a switchboard unpickled from the warm state: the whole step as an
-embedder pays for it (delivery-id check, timers that fall due, the handler, routing, the
-effects list), and nothing of the crowd that chose the steps.
+steps after it; and a second one with a backlog (`FULL_BACKLOG_SHAPE`: a seventh the humans,
+long lines in every queue). Each is a row of the table, timed in the same rounds. This suite
+times `Switchboard.handle(event, now=..., step_id=...)` replaying that stream, step after step,
+on a switchboard unpickled from the warm state: the whole step as an embedder pays for it
+(delivery-id check, timers that fall due, the handler, routing, the effects list), and nothing
+of the crowd that chose the steps.
 
 - A batch is the next window of `shape.window` steps of the stream (128 for `make bench`), on
   the same switchboard, continuing where the last batch stopped (`Replay`): each step needs the
@@ -55,16 +57,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks import lifecycle_figures
-from benchmarks.contact_center import (
+from benchmarks.center_shapes import (
     FULL_BACKLOG_SHAPE,
     FULL_SHAPE,
     QUICK_BACKLOG_SHAPE,
     QUICK_SHAPE,
-    ContactCenter,
     Shape,
-    Step,
-    build,
 )
+from benchmarks.contact_center import ContactCenter, Step, build
 from benchmarks.harness import Batch, Settings, Timing, measure_all
 from benchmarks.lifecycle_contenders import TO_CYCLE, DictFloor, Store
 from benchmarks.report import Figure, Result, SuiteResult, Target

@@ -35,6 +35,7 @@ import attrs
 import pytest
 
 from benchmarks import (
+    center_shapes,
     contact_center,
     harness,
     lifecycle_figures,
@@ -422,7 +423,7 @@ def test_quick_run_writes_json_with_every_figure(tmp_path: Path) -> None:
     assert start["value"] > 10 * figures["lifecycle.create"]["results"]["floor"]["value"]
     memory = figures["lifecycle.memory"]["results"]["handoff_fsm"]
     assert memory["switchboard_bytes"] > memory["empty_switchboard_bytes"] > 0
-    assert memory["conversations"] == contact_center.QUICK_SHAPE.live
+    assert memory["conversations"] == center_shapes.QUICK_SHAPE.live
 
     startup = document["suites"]["startup"]
     wall = startup["figures"]["startup.wall"]
@@ -449,7 +450,7 @@ STREAM = 6_000  # steps: enough for the rarest kinds (named transfers, presence)
 
 @pytest.fixture(scope="module")
 def center() -> contact_center.ContactCenter:
-    shape = dataclasses.replace(contact_center.QUICK_SHAPE, stream_steps=STREAM)
+    shape = dataclasses.replace(center_shapes.QUICK_SHAPE, stream_steps=STREAM)
     return contact_center.build(shape)
 
 
@@ -532,8 +533,8 @@ def test_the_stream_is_the_same_whatever_the_hash_seed(
 ) -> None:
     code = (
         "import dataclasses, hashlib\n"
-        "from benchmarks import contact_center as cc\n"
-        f"shape = dataclasses.replace(cc.QUICK_SHAPE, stream_steps={STREAM})\n"
+        "from benchmarks import center_shapes, contact_center as cc\n"
+        f"shape = dataclasses.replace(center_shapes.QUICK_SHAPE, stream_steps={STREAM})\n"
         "c = cc.build(shape)\n"
         "print(hashlib.sha256(repr((c.steps, c.kinds, c.effects)).encode()).hexdigest())\n"
     )
@@ -590,9 +591,9 @@ def test_memory_per_conversation_is_the_whole_switchboard_less_an_empty_one(
 
 
 def test_the_backlog_center_has_long_lines_in_every_queue() -> None:
-    backlog = contact_center.build(contact_center.QUICK_BACKLOG_SHAPE)
+    backlog = contact_center.build(center_shapes.QUICK_BACKLOG_SHAPE)
     lines = backlog.warm_lines
-    assert len(lines) == contact_center.QUICK_BACKLOG_SHAPE.queues
+    assert len(lines) == center_shapes.QUICK_BACKLOG_SHAPE.queues
     assert all(n >= 20 for n in lines.values())
     assert sum(lines.values()) > backlog.shape.live / 2
     switchboard_figures.verify(backlog)  # still every step accepted, effects as recorded
