@@ -18,9 +18,9 @@ out, timers pending. So `build(shape)` makes one, deterministically from `shape.
   each step it sends is recorded as (event, now, step id). A valid step needs the state it acts
   on (who holds this conversation, who has its offer), so after each step the crowd files every
   conversation the step or one of its effects names by what it is now (held by a bot, held by a
-  human, offered, waiting, in its survey), read from the switchboard's public queries
-  (`state_of`, `router.offer_of`), and asks `router.holder` or `router.offer_of` for the actor
-  of the next step. Any step that changes a conversation names it in an effect, so the files
+  human, offered, waiting, in its survey), read through `benchmarks.internals` (`state_of`,
+  the router's `offer_of`), and asks the router's `holder` or `offer_of` for the actor of the
+  next step. Any step that changes a conversation names it in an effect, so the files
   stay true; a step the switchboard refused anyway would become a tick at the same time (which
   moves time exactly as the refused step did), and is counted (`substituted`: 0 so far).
   Because the switchboard is deterministic, replaying the recorded stream on the unpickled warm
@@ -53,7 +53,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from benchmarks.center_shapes import Shape, make_config
-from benchmarks.internals import line_length, router_of
+from benchmarks.internals import line_length, router_of, state_of
 from handoff_fsm.config import (
     Config,
     Kind,
@@ -213,7 +213,7 @@ class _Crowd:
 
     def _classify(self, cid: str) -> None:
         board = self.board
-        state = board.state_of(cid)
+        state = state_of(board, cid)
         new: str | None
         if state is None or state is State.NEW or state is State.ENDED:
             new = None

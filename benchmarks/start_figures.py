@@ -28,6 +28,7 @@ import random
 
 from benchmarks.contact_center import ContactCenter
 from benchmarks.harness import Batch, retained_bytes
+from benchmarks.internals import conversations, state_of
 from benchmarks.report import Result
 from handoff_fsm.events import Start
 from handoff_fsm.switchboard import Switchboard
@@ -43,7 +44,7 @@ class Starts:
         self.board = center.restore()
         gc.collect()
         gc.freeze()
-        self.live_before = len(self.board.conversations())
+        self.live_before = len(conversations(self.board))
         self.now = center.steps[0][1] if center.steps else 0.0
         self.queues = [q.name for q in center.config.queues]
         self.rng = random.Random(SEED)
@@ -74,13 +75,13 @@ class Starts:
 
     def check(self) -> None:
         """Every start made one more conversation, live in the switchboard."""
-        live = len(self.board.conversations())
+        live = len(conversations(self.board))
         if live != self.live_before + self.made:
             raise AssertionError(
                 f"{self.made} starts on {self.live_before:,} conversations left {live:,}"
             )
         last = f"new-{self.made:07d}"
-        if self.made and self.board.state_of(last) is None:
+        if self.made and state_of(self.board, last) is None:
             raise AssertionError(f"{last} was started but the switchboard does not know it")
 
 

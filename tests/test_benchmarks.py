@@ -45,6 +45,13 @@ from benchmarks import (
     switchboard_figures,
 )
 from benchmarks.harness import QUICK, Batch, measure, measure_all, retained_bytes
+from benchmarks.internals import (
+    Explanation,
+    Router,
+    conversations,
+    pending_timers,
+    state_of,
+)
 from benchmarks.lifecycle_contenders import (
     CALLER_GUARDS,
     CONTENDERS,
@@ -72,7 +79,6 @@ from handoff_fsm import lifecycle
 from handoff_fsm.errors import TriggerRefused
 from handoff_fsm.events import Accept
 from handoff_fsm.lifecycle import Guard, Snapshot, State, Trigger
-from handoff_fsm.routing import Explanation, Router
 
 ROOT = Path(__file__).resolve().parent.parent
 FACT_SETS = [
@@ -461,9 +467,9 @@ def test_the_contact_center_is_warm_in_every_state(center: contact_center.Contac
     assert all(n > 0 for name, n in center.warm_classes.items() if name != "waiting")
     assert 0.3 < center.warm_human_load < 1.0
     board = center.restore()
-    live = [c for c in board.conversations() if board.state_of(c) is not State.ENDED]
-    assert len(live) == shape.live == len(board.conversations())  # the ended were forgotten
-    assert board.pending_timers()  # offers, waits and surveys are running
+    live = [c for c in conversations(board) if state_of(board, c) is not State.ENDED]
+    assert len(live) == shape.live == len(conversations(board))  # the ended were forgotten
+    assert pending_timers(board)  # offers, waits and surveys are running
 
 
 def test_the_stream_holds_every_kind_of_step(center: contact_center.ContactCenter) -> None:
@@ -562,7 +568,7 @@ def test_a_start_in_a_full_switchboard_makes_a_live_conversation(
     batch.run(batch.prepare())
     assert starts.made == 5
     starts.check()
-    assert starts.board.state_of("new-0000005") is State.BOT_ACTIVE
+    assert state_of(starts.board, "new-0000005") is State.BOT_ACTIVE
 
 
 def test_a_start_that_makes_nothing_is_caught(
