@@ -322,7 +322,9 @@ def _notes(label: str, result: Result, source: Replay, distribution: Distributio
         f"{label}: {detail['steps_per_s']:,.0f} steps/s (1 / median); refused during timing:"
         f" {source.refused}; warm state restored {source.restores} times;"
         f" {detail['effects_per_step']:.2f} effects per step;"
-        f" batches of {detail['ops_per_batch']} consecutive steps",
+        f" batches of {detail['ops_per_batch']} consecutive steps; by this thread's CPU time"
+        f" the median step is {float(detail['cpu_median']):.1f} us (read it when the machine"
+        " was busy)",
         f"{label}: {distribution.line()}",
     ]
 
