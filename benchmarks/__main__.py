@@ -52,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--suite",
         action="append",
         choices=sorted(by_key()),
-        help="run only this suite (repeatable)",
+        help="run only this suite (repeatable): "
+        + "; ".join(f"{suite.key}, {suite.summary}" for suite in SUITES),
     )
     parser.add_argument(
         "--fail-on-miss", action="store_true", help="exit with status 1 when a target is missed"
