@@ -12,10 +12,7 @@ temporary file first and then renamed, so an interrupted run never leaves half a
 The exit status is 0 whether or not targets are met (the tables say PASS or MISS), unless
 `--fail-on-miss` is given.
 
-The suites: `lifecycle` (the lifecycle against other state-machine libraries and a dict floor),
-`switchboard` (one full step of a synthetic contact center), `routing` (selection in queues of
-100 to 100,000 members). To add one: a module with `run(settings, log) -> SuiteResult`, listed
-in `SUITES` below.
+The suites, and how to add one, are in `benchmarks.suites`.
 """
 
 from __future__ import annotations
@@ -25,17 +22,14 @@ import gc
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import doc_tables, lifecycle_figures, routing_figures, switchboard_figures
-from benchmarks.harness import FULL, QUICK, Settings, SuiteResult, render_suite, report_json
+from benchmarks import doc_tables
+from benchmarks.harness import FULL, QUICK
+from benchmarks.report import render_suite, report_json
+from benchmarks.suites import SUITES, by_key
 
-SUITES: dict[str, Callable[[Settings, Callable[[str], None]], SuiteResult]] = {
-    "lifecycle": lifecycle_figures.run,
-    "switchboard": switchboard_figures.run,
-    "routing": routing_figures.run,
-}
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
@@ -55,7 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"where to write the JSON (default: {DEFAULT_OUT}; --quick writes only with --out)",
     )
     parser.add_argument(
-        "--suite", action="append", choices=sorted(SUITES), help="run only this suite (repeatable)"
+        "--suite",
+        action="append",
+        choices=sorted(by_key()),
+        help="run only this suite (repeatable): "
+        + "; ".join(f"{suite.key}, {suite.summary}" for suite in SUITES),
     )
     parser.add_argument(
         "--fail-on-miss", action="store_true", help="exit with status 1 when a target is missed"
@@ -68,8 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.freeze()
     started = time.perf_counter()
     suites = []
-    for name in args.suite or list(SUITES):
-        suites.append(SUITES[name](settings, _log))
+    for name in args.suite or [suite.key for suite in SUITES]:
+        suites.append(by_key()[name].load()(settings, _log))
     seconds = time.perf_counter() - started
     document = report_json(suites, settings, seconds)
 

@@ -18,9 +18,9 @@ out, timers pending. So `build(shape)` makes one, deterministically from `shape.
   each step it sends is recorded as (event, now, step id). A valid step needs the state it acts
   on (who holds this conversation, who has its offer), so after each step the crowd files every
   conversation the step or one of its effects names by what it is now (held by a bot, held by a
-  human, offered, waiting, in its survey), read from the switchboard's public queries
-  (`state_of`, `router.offer_of`), and asks `router.holder` or `router.offer_of` for the actor
-  of the next step. Any step that changes a conversation names it in an effect, so the files
+  human, offered, waiting, in its survey), read through `benchmarks.internals` (`state_of`,
+  the router's `offer_of`), and asks the router's `holder` or `offer_of` for the actor of the
+  next step. Any step that changes a conversation names it in an effect, so the files
   stay true; a step the switchboard refused anyway would become a tick at the same time (which
   moves time exactly as the refused step did), and is counted (`substituted`: 0 so far).
   Because the switchboard is deterministic, replaying the recorded stream on the unpickled warm
@@ -45,23 +45,18 @@ gives the same stream in any process whatever the hash seed.
 
 from __future__ import annotations
 
+import functools
 import pickle
 import random
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from benchmarks.center_shapes import Shape, make_config
+from benchmarks.internals import line_length, router_of, state_of
 from handoff_fsm.config import (
     Config,
     Kind,
-    Overflow,
-    OverflowEnd,
-    OverflowReturnToBot,
-    OverflowTransfer,
-    ParticipantSpec,
-    QueueSpec,
-    Settings,
-    Strategy,
 )
 from handoff_fsm.effects import Effect
 from handoff_fsm.errors import StepRefused
@@ -90,41 +85,6 @@ from handoff_fsm.switchboard import Switchboard
 #: One recorded step: the event, the time it comes with, and its delivery id.
 Step = tuple[Event, float, str]
 
-
-@dataclass(frozen=True, kw_only=True)
-class Shape:
-    """How big a contact center to make, and how long to run it."""
-
-    bots: int
-    humans: int
-    queues: int
-    live: int  # conversations kept live (not ended)
-    warmup_steps: int  # steps after the live count is first reached, before the stream
-    stream_steps: int
-    window: int  # consecutive steps one timed batch replays (see benchmarks.switchboard_figures)
-    mean_gap: float = 0.005  # simulated seconds between two steps, on average
-    seed: int = 20241121
-
-
-FULL_SHAPE = Shape(
-    bots=300,
-    humans=700,
-    queues=10,
-    live=10_000,
-    warmup_steps=80_000,
-    stream_steps=16_384,
-    window=128,
-)
-QUICK_SHAPE = Shape(
-    bots=30,
-    humans=70,
-    queues=10,
-    live=1_000,
-    warmup_steps=8_000,
-    stream_steps=512,
-    window=16,
-    mean_gap=0.05,
-)
 
 # What the crowd does, by weight (percent of steps, before starts, which keep the live count).
 WEIGHTS: dict[str, float] = {
@@ -179,6 +139,7 @@ class ContactCenter:
     effects: tuple[int, ...]  # how many effects each step gave when it was recorded
     warm_classes: Mapping[str, int]  # live conversations by class at the start of the stream
     warm_human_load: float  # units in use / capacity of the humans, at the start of the stream
+    warm_lines: Mapping[str, int]  # conversations waiting in each queue's line, at that start
     substituted: int  # steps the crowd chose but the switchboard refused (replaced by ticks)
 
     def restore(self) -> Switchboard:
@@ -188,48 +149,6 @@ class ContactCenter:
 
     def mix(self) -> dict[str, int]:
         return dict(Counter(self.kinds).most_common())
-
-
-def make_config(shape: Shape, rng: random.Random) -> Config:
-    bots = [
-        ParticipantSpec(id=f"bot-{n:03d}", kind=Kind.BOT, capacity=100) for n in range(shape.bots)
-    ]
-    humans = [
-        ParticipantSpec(id=f"agent-{n:03d}", kind=Kind.HUMAN, capacity=rng.randint(3, 8))
-        for n in range(shape.humans)
-    ]
-    members: list[list[str]] = [[] for _ in range(shape.queues)]
-    for n, bot in enumerate(bots):
-        home = n % shape.queues
-        members[home].append(bot.id)
-        members[(home + 1) % shape.queues].append(bot.id)
-    for n, human in enumerate(humans):
-        home = n % shape.queues
-        members[home].append(human.id)
-        if rng.random() < 0.3:
-            other = (home + rng.randint(1, shape.queues - 1)) % shape.queues
-            members[other].append(human.id)
-    strategies = list(Strategy)
-    queues = []
-    for n in range(shape.queues):
-        rng.shuffle(members[n])
-        overflow: Overflow = (
-            OverflowEnd(),
-            OverflowReturnToBot(),
-            OverflowTransfer(queue=f"queue-{(n + 1) % shape.queues}"),
-        )[n % 3]
-        queues.append(
-            QueueSpec(
-                name=f"queue-{n}",
-                members=tuple(members[n]),
-                strategy=strategies[n % len(strategies)],
-                units=2 if n == shape.queues - 1 else 1,
-                offer_timeout=float(rng.choice((20, 30, 45))),
-                wait_timeout=float(rng.choice((120, 180, 300))),
-                overflow=overflow,
-            )
-        )
-    return Config.build(bots + humans, queues, Settings(survey_timeout=120.0))
 
 
 class _Bag:
@@ -271,9 +190,9 @@ class _Crowd:
         self.board = Switchboard(config)
         self.queues = [q.name for q in config.queues]
         self.humans = [p.id for p in config.participants if p.kind is Kind.HUMAN]
+        kinds = {p.id: p.kind for p in config.participants}
         self.humans_of = {
-            q.name: [m for m in q.members if self.board.router.participant(m).kind is Kind.HUMAN]
-            for q in config.queues
+            q.name: [m for m in q.members if kinds[m] is Kind.HUMAN] for q in config.queues
         }
         self.bags = {name: _Bag() for name in CLASSES}
         self.live = _Bag()
@@ -285,15 +204,16 @@ class _Crowd:
             self.available.add(human)
         self.started = 0
         self.now = 0.0
-        self.kinds = list(WEIGHTS)
-        self.weights = list(WEIGHTS.values())
+        weights = WEIGHTS | dict(shape.weights)
+        self.kinds = list(weights)
+        self.weights = list(weights.values())
         self.substituted = 0
 
     # --- what each conversation is -----------------------------------------------------------
 
     def _classify(self, cid: str) -> None:
         board = self.board
-        state = board.state_of(cid)
+        state = state_of(board, cid)
         new: str | None
         if state is None or state is State.NEW or state is State.ENDED:
             new = None
@@ -304,7 +224,7 @@ class _Crowd:
         elif state is State.SURVEY:
             new = SURVEY
         else:
-            new = OFFERED if board.router.offer_of(cid) is not None else WAITING
+            new = OFFERED if router_of(board).offer_of(cid) is not None else WAITING
         old = self.class_of.get(cid)
         if old == new:
             return
@@ -347,7 +267,7 @@ class _Crowd:
         return self._customer(anyone)
 
     def _make(self, kind: str) -> tuple[Event, str] | None:
-        rng, router = self.rng, self.board.router
+        rng, router = self.rng, router_of(self.board)
         if kind == "customer":
             cid = self.live.choice(rng)
             return None if cid is None else self._customer(cid)
@@ -416,7 +336,7 @@ class _Crowd:
         return CustomerMessage(conversation=cid, text=text), kind
 
     def _transfer(self) -> tuple[Event, str] | None:
-        rng, router = self.rng, self.board.router
+        rng, router = self.rng, router_of(self.board)
         by_bot = rng.random() < 0.4
         cid = self._pick(BOT_HELD if by_bot else HUMAN_HELD)
         if cid is None:
@@ -490,15 +410,18 @@ class _Crowd:
         self.ended.clear()
 
 
+@functools.cache
 def build(shape: Shape) -> ContactCenter:
-    """Make the center, warm it up, pickle it, and record `shape.stream_steps` steps after it."""
+    """Make the center, warm it up, pickle it, and record `shape.stream_steps` steps after it.
+    Cached: suites of one run that need the same center build it once."""
     rng = random.Random(shape.seed)
     config = make_config(shape, rng)
     crowd = _Crowd(shape, config, rng)
     crowd.warm_up()
     warm = pickle.dumps(crowd.board, protocol=pickle.HIGHEST_PROTOCOL)
     warm_classes = {name: len(crowd.bags[name]) for name in CLASSES}
-    router = crowd.board.router
+    warm_lines = {q.name: line_length(crowd.board, q.name) for q in config.queues}
+    router = router_of(crowd.board)
     used = sum(router.load(h) for h in crowd.humans)
     capacity = sum(router.participant(h).capacity for h in crowd.humans)
     substituted_before = crowd.substituted
@@ -520,5 +443,6 @@ def build(shape: Shape) -> ContactCenter:
         effects=tuple(effects),
         warm_classes=warm_classes,
         warm_human_load=used / capacity,
+        warm_lines=warm_lines,
         substituted=crowd.substituted - substituted_before,
     )

@@ -26,26 +26,18 @@ Theory of operation:
   starts from the same heap.
 - Memory. `retained_bytes` counts, with `tracemalloc`, the bytes that a build allocates and still
   holds once it returns and a full collection has run: what stays allocated, not the peak.
-- Reporting. A suite returns a `SuiteResult`: its contenders, its `Figure`s (one value per
-  contender, with the contender ratios are taken against) and its `Target`s. `render_suite`
-  prints it as one table, `report_json` turns every suite into the JSON document. A new suite
-  (the switchboard, routing) reuses all of this and only supplies its operations.
+- Reporting (figures, targets, tables, JSON) lives in `benchmarks.report`.
 """
 
 from __future__ import annotations
 
 import gc
-import math
-import os
-import platform
 import statistics
-import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from importlib import metadata
-from typing import Any, Generic, Literal, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -92,6 +84,10 @@ QUICK = Settings(
 
 #: A wall-clock median this many times its CPU-time median means the machine was too busy.
 DISTURBED = 1.15
+#: `measure_until_stable`: two consecutive passes agree when their medians are this close...
+STABLE_WITHIN = 0.05
+#: ...and it stops after this many passes whether or not they do.
+STABLE_PASSES = 4
 
 
 def _ignore(_: object) -> None:
@@ -209,6 +205,31 @@ def measure(batch_of: Callable[[int], Batch[Any]], settings: Settings) -> Timing
     return measure_all({"": batch_of}, settings)[""]
 
 
+def measure_until_stable(
+    batch_makers: Mapping[str, Callable[[int], Batch[Any]]],
+    settings: Settings,
+    *,
+    tolerance: float = STABLE_WITHIN,
+    max_passes: int = STABLE_PASSES,
+) -> tuple[dict[str, Timing], int, bool]:
+    """`measure_all` again and again (each pass calibrating afresh) until two consecutive passes
+    agree on every contender's median within `tolerance`, at most `max_passes` times: one pass
+    can fall on a phase of a shared machine that the next does not. Returns the last pass and
+    how many passes it took, and whether the last two agreed."""
+    last = measure_all(batch_makers, settings)
+    passes, agree = 1, False
+    while passes < max_passes and not agree:
+        current = measure_all(batch_makers, settings)
+        passes += 1
+        agree = all(
+            abs(current[key].median_us - last[key].median_us)
+            <= tolerance * min(current[key].median_us, last[key].median_us)
+            for key in current
+        )
+        last = current
+    return last, passes, agree
+
+
 def _quartiles(samples: Sequence[float]) -> tuple[float, float, float]:
     if len(samples) == 1:
         return samples[0], samples[0], samples[0]
@@ -240,253 +261,3 @@ def retained_bytes(build: Callable[[], object]) -> int:
             tracemalloc.stop()
     gc.collect()
     return after - before
-
-
-# --- Figures, targets, suites --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Result:
-    """One contender's value for one figure; `q1`/`q3` for timings (None for a single count)."""
-
-    value: float
-    q1: float | None = None
-    q3: float | None = None
-    detail: Mapping[str, int | float | str] = field(default_factory=dict)
-
-    @staticmethod
-    def of_timing(timing: Timing) -> Result:
-        return Result(
-            value=timing.median_us,
-            q1=timing.q1_us,
-            q3=timing.q3_us,
-            detail={
-                "cpu_median": timing.cpu_median_us,
-                "repetitions": timing.repetitions,
-                "ops_per_batch": timing.ops_per_batch,
-            },
-        )
-
-    def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"value": self.value}
-        if self.q1 is not None and self.q3 is not None:
-            out |= {"q1": self.q1, "q3": self.q3, "iqr": self.q3 - self.q1}
-        return out | dict(self.detail)
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One measured quantity across contenders; ratios are `value / value of baseline`."""
-
-    key: str  # stable id in the JSON, e.g. "lifecycle.transition"
-    title: str  # column heading
-    unit: str  # "us" or "bytes"
-    description: str
-    baseline: str | None  # contender key the ratios are against (the floor), if any
-    results: Mapping[str, Result]
-
-    def ratio(self, contender: str) -> float | None:
-        if self.baseline is None or contender not in self.results:
-            return None
-        floor = self.results[self.baseline].value
-        return self.results[contender].value / floor if floor > 0 else math.inf
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "title": self.title,
-            "unit": self.unit,
-            "description": self.description,
-            "baseline": self.baseline,
-            "results": {key: result.as_json() for key, result in self.results.items()},
-            "ratios": {key: self.ratio(key) for key in self.results if self.baseline is not None},
-        }
-
-
-@dataclass(frozen=True)
-class Verdict:
-    target: Target
-    measured: float
-    passed: bool
-
-    @property
-    def headroom(self) -> float:
-        """limit / measured: above 1 is how many times over the target could grow and still pass;
-        below 1, its inverse is how many times over the limit the measurement is."""
-        return self.target.limit / self.measured if self.measured > 0 else math.inf
-
-    def line(self) -> str:
-        unit = "x" if self.target.kind == "ratio" else f" {self.target.unit}"
-        measured = f"{format_number(self.measured)}{unit}"
-        limit = f"{format_number(self.target.limit)}{unit}"
-        if self.passed:
-            margin = f"{self.headroom:.2f}x headroom"
-        else:
-            margin = f"over by {1 / self.headroom:.2f}x"
-        word = "PASS" if self.passed else "MISS"
-        return f"{word}  {self.target.description}: {measured} (limit {limit}; {margin})"
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "description": self.target.description,
-            "figure": self.target.figure,
-            "contender": self.target.contender,
-            "kind": self.target.kind,
-            "limit": self.target.limit,
-            "measured": self.measured,
-            "passed": self.passed,
-            "headroom": self.headroom,
-        }
-
-
-@dataclass(frozen=True)
-class Target:
-    """`figure`'s value for `contender` must be at most `limit`: as a ratio to the figure's
-    baseline (`kind="ratio"`, machine noise cancels) or as the value itself (`kind="value"`)."""
-
-    description: str
-    figure: str
-    contender: str
-    limit: float
-    kind: Literal["ratio", "value"]
-    unit: str = ""
-
-    def judge(self, figures: Mapping[str, Figure]) -> Verdict:
-        figure = figures[self.figure]
-        measured = (
-            figure.ratio(self.contender)
-            if self.kind == "ratio"
-            else figure.results[self.contender].value
-        )
-        if measured is None:
-            raise ValueError(f"{self.figure} has no baseline to take a ratio against")
-        return Verdict(self, measured, measured <= self.limit)
-
-
-@dataclass(frozen=True)
-class SuiteResult:
-    """Everything one suite measured, in one run."""
-
-    key: str  # e.g. "lifecycle"
-    title: str
-    contenders: Mapping[str, str]  # key -> label, in table order
-    figures: Sequence[Figure]
-    targets: Sequence[Target]
-    notes: Sequence[str] = ()
-
-    def figure(self, key: str) -> Figure:
-        return {f.key: f for f in self.figures}[key]
-
-    def verdicts(self) -> list[Verdict]:
-        by_key = {f.key: f for f in self.figures}
-        return [target.judge(by_key) for target in self.targets]
-
-    def disturbed(self) -> list[str]:
-        """The timings whose wall clock ran well ahead of their CPU time (see `DISTURBED`)."""
-        found = []
-        for figure in self.figures:
-            for key, result in figure.results.items():
-                cpu = result.detail.get("cpu_median")
-                if isinstance(cpu, float) and cpu > 0 and result.value / cpu > DISTURBED:
-                    found.append(f"{figure.key} {key} (wall/CPU {result.value / cpu:.2f})")
-        return found
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "title": self.title,
-            "contenders": dict(self.contenders),
-            "figures": {f.key: f.as_json() for f in self.figures},
-            "targets": [v.as_json() for v in self.verdicts()],
-            "disturbed": self.disturbed(),
-            "notes": list(self.notes),
-        }
-
-
-def format_number(value: float) -> str:
-    """Three significant figures or so, with thousands separators from 1,000 up."""
-    if value >= 100:
-        return f"{value:,.0f}"
-    if value >= 10:
-        return f"{value:.1f}"
-    if value >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3f}"
-
-
-def _cell(result: Result | None) -> str:
-    if result is None:
-        return "-"
-    if result.q1 is None or result.q3 is None:
-        return format_number(result.value)
-    return f"{format_number(result.value)} ±{format_number((result.q3 - result.q1) / 2)}"
-
-
-def render_suite(suite: SuiteResult) -> str:
-    """The suite as a text table (contender x figure, each figure with its ratio column), then
-    the targets with PASS/MISS."""
-    header = ["contender"]
-    for figure in suite.figures:
-        header.append(f"{figure.title} ({figure.unit})")
-        if figure.baseline is not None:
-            header.append("x floor")
-    rows = [header]
-    for key, label in suite.contenders.items():
-        row = [label]
-        for figure in suite.figures:
-            row.append(_cell(figure.results.get(key)))
-            if figure.baseline is not None:
-                ratio = figure.ratio(key)
-                row.append("-" if ratio is None else f"{ratio:.2f}")
-        rows.append(row)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [f"== {suite.title} =="]
-    for n, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    lines.append("(timings: median ± half the interquartile range over the timed batches)")
-    lines.extend(suite.notes)
-    disturbed = suite.disturbed()
-    if disturbed:
-        lines.append(
-            "WARNING: the machine was busy; these timings ran well longer by the wall clock than"
-            f" in CPU time, re-run on a quiet machine: {', '.join(disturbed)}"
-        )
-    lines.append("")
-    lines.extend(v.line() for v in suite.verdicts())
-    return "\n".join(lines)
-
-
-def environment() -> dict[str, Any]:
-    """What the figures were measured on and with."""
-    packages: dict[str, str | None] = {}
-    for name in ("handoff-fsm", "transitions", "python-statemachine"):
-        try:
-            packages[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            packages[name] = None
-    return {
-        "python": sys.version.split()[0],
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": platform.processor() or None,
-        "cpus": os.cpu_count(),
-        "packages": packages,
-    }
-
-
-def report_json(
-    suites: Sequence[SuiteResult], settings: Settings, seconds: float
-) -> dict[str, Any]:
-    return {
-        "schema": 1,
-        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "seconds": round(seconds, 1),
-        "settings": settings.as_json(),
-        "environment": environment(),
-        "suites": {suite.key: suite.as_json() for suite in suites},
-        "all_targets_met": all(v.passed for suite in suites for v in suite.verdicts()),
-    }

@@ -12,10 +12,11 @@ The caller supplies the other guards as a set of names, the *facts* of one step.
 
 The contenders:
 
-- `DictFloor`: the practical CPython floor, `table[(state, trigger)]` over a dict of plain
-  strings. The kept guard and the outcome are folded into the state string at compile time
-  ("waiting+held", "ended:abandoned"), so one lookup answers; where the caller's facts decide
-  the row, the entry is a second dict keyed by the facts. Nothing is cheaper in pure Python.
+- `DictFloor`: the practical CPython floor, `table[state][trigger]`, nested dicts of plain
+  strings (no tuple key to build and hash on every step). The kept guard and the outcome are
+  folded into the state string at compile time ("waiting+held", "ended:abandoned"), so two
+  lookups answer; where the caller's facts decide the row, the entry is a third dict keyed by
+  the facts. Nothing is cheaper in pure Python.
 - `HandoffFsm`: `handoff_fsm.lifecycle`: the store holds the interned `Snapshot`, `NEW` to begin.
 - `TransitionsShared`: one `transitions.Machine`, `machine.add_model(conversation)` for each.
 - `TransitionsPerConversation`: a new `transitions.Machine(model=conversation, ...)` for each,
@@ -163,14 +164,14 @@ def _floor_name(observed: Observed) -> str:
     return f"{name}+held" if observed.human_held else name
 
 
-def compile_floor() -> tuple[dict[tuple[str, str], FloorEntry], dict[str, Observed]]:
+def compile_floor() -> tuple[dict[str, dict[str, FloorEntry]], dict[str, Observed]]:
     """The floor's table, and what each of its state strings stands for."""
     fact_sets = [
         frozenset(combo)
         for n in range(len(CALLER_GUARDS) + 1)
         for combo in itertools.combinations(CALLER_GUARDS, n)
     ]
-    table: dict[tuple[str, str], FloorEntry] = {}
+    table: dict[str, dict[str, FloorEntry]] = {}
     names: dict[str, Observed] = {}
     sources = dict.fromkeys(s for spec in MODEL.transitions for s in spec.sources)
     for state, held, trigger in itertools.product(sources, (False, True), MODEL.triggers):
@@ -188,7 +189,8 @@ def compile_floor() -> tuple[dict[tuple[str, str], FloorEntry], dict[str, Observ
             continue
         dests = set(by_facts.values())
         whole = len(by_facts) == len(fact_sets) and len(dests) == 1
-        table[_floor_name(source), trigger] = dests.pop() if whole else by_facts
+        row = table.setdefault(_floor_name(source), {})
+        row[trigger] = dests.pop() if whole else by_facts
     return table, names
 
 
@@ -211,7 +213,7 @@ class DictFloor(Contender[tuple[str, frozenset[str]]]):
     def fire(self, store: Store, cid: str, steps: Sequence[tuple[str, frozenset[str]]]) -> None:
         table = self.table
         for trigger, facts in steps:
-            entry = table[store[cid], trigger]
+            entry = table[store[cid]][trigger]
             store[cid] = entry if isinstance(entry, str) else entry[facts]
 
     def observe(self, store: Store, cid: str) -> Observed:
@@ -223,7 +225,7 @@ class DictFloor(Contender[tuple[str, frozenset[str]]]):
 
 class HandoffFsm(Contender[tuple[Trigger, Facts]]):
     key = "handoff_fsm"
-    label = "handoff-fsm lifecycle"
+    label = "handoff-fsm (lifecycle; Start in a switchboard)"
 
     def create(self, store: Store, ids: Iterable[str]) -> None:
         new = lifecycle.NEW

@@ -2,10 +2,12 @@
 
 Theory of operation: `benchmarks.contact_center` builds a warm contact center (10,000 live
 conversations, 1,000 participants in 10 queues for `make bench`) and a recorded stream of valid
-steps after it. This suite times `Switchboard.handle(event, now=..., step_id=...)` replaying that
-stream, step after step, on a switchboard unpickled from the warm state: the whole step as an
-embedder pays for it (delivery-id check, timers that fall due, the handler, routing, the
-effects list), and nothing of the crowd that chose the steps.
+steps after it; and a second one with a backlog (`FULL_BACKLOG_SHAPE`: a seventh the humans,
+long lines in every queue). Each is a row of the table, timed in the same rounds. This suite
+times `Switchboard.handle(event, now=..., step_id=...)` replaying that stream, step after step,
+on a switchboard unpickled from the warm state: the whole step as an embedder pays for it
+(delivery-id check, timers that fall due, the handler, routing, the effects list), and nothing
+of the crowd that chose the steps.
 
 - A batch is the next window of `shape.window` steps of the stream (128 for `make bench`), on
   the same switchboard, continuing where the last batch stopped (`Replay`): each step needs the
@@ -45,37 +47,35 @@ effects list), and nothing of the crowd that chose the steps.
 
 from __future__ import annotations
 
+import functools
 import gc
 import statistics
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from benchmarks import lifecycle_figures
-from benchmarks.contact_center import (
+from benchmarks.center_shapes import (
+    FULL_BACKLOG_SHAPE,
     FULL_SHAPE,
+    QUICK_BACKLOG_SHAPE,
     QUICK_SHAPE,
-    ContactCenter,
     Shape,
-    Step,
-    build,
 )
-from benchmarks.harness import (
-    Batch,
-    Figure,
-    Result,
-    Settings,
-    SuiteResult,
-    Target,
-    measure_all,
-)
+from benchmarks.contact_center import ContactCenter, Step, build
+from benchmarks.harness import Batch, Settings, Timing, measure_all
 from benchmarks.lifecycle_contenders import TO_CYCLE, DictFloor, Store
+from benchmarks.report import Figure, Result, SuiteResult, Target
 from handoff_fsm.config import Kind
 from handoff_fsm.errors import StepRefused
 from handoff_fsm.switchboard import Switchboard
 
 CONTENDER = "handoff_fsm"
+BACKLOG = "backlog"
+BALANCED_LABEL = "handoff-fsm switchboard"
+BACKLOG_LABEL = "handoff-fsm switchboard, backlog"
 REFERENCE = DictFloor.key
 LIMIT_US = 25.0
 Log = Callable[[str], None]
@@ -248,11 +248,20 @@ def describe(center: ContactCenter) -> str:
     classes = ", ".join(
         f"{n:,} {name.replace('_', ' ')}" for name, n in center.warm_classes.items()
     )
+    lines = sorted(center.warm_lines.values())
+    waiting = (
+        f"; {sum(lines):,} waiting in line, {lines[0]:,} to {lines[-1]:,} a queue"
+        if lines and lines[-1]
+        else ""
+    )
+    if shape.backlog:
+        changed = ", ".join(f"{kind} weighted {weight:g}" for kind, weight in shape.weights)
+        waiting += f" (waits time out after {shape.wait_timeout:g} s; {changed})"
     return (
-        f"contact center: {bots:,} bots and {humans:,} humans in {len(config.queues)} queues;"
+        f"{bots:,} bots and {humans:,} humans in {len(config.queues)} queues;"
         f" warm state {live:,} live ({classes}); humans {center.warm_human_load:.0%} loaded;"
         f" stream of {len(center.steps):,} steps recorded after {shape.warmup_steps:,}"
-        f" warm-up steps"
+        f" warm-up steps{waiting}"
     )
 
 
@@ -266,36 +275,33 @@ def _quiet(_: str) -> None:
     return None
 
 
-def run(settings: Settings, log: Log = _quiet, shape: Shape | None = None) -> SuiteResult:
-    shape = shape or (QUICK_SHAPE if settings.quick else FULL_SHAPE)
-    log(f"switchboard: warming up a contact center of {shape.live:,} live conversations")
-    center = build(shape)
-    if center.substituted:
-        log(f"switchboard: {center.substituted} generated steps were refused and became ticks")
-    verify(center)
-    distribution = single_steps(center)
-    log("switchboard: one step")
-    source = Replay(center)
-    floor_batch, floor_check = reference()
-    timings = measure_all(
-        {REFERENCE: floor_batch, CONTENDER: lambda scale: step_batch(source, scale)}, settings
-    )
-    floor_check()
-    timing = timings[CONTENDER]
+def centers(settings: Settings) -> dict[str, tuple[str, Shape]]:
+    """The contact centers the step is timed on: contender key -> (label, shape)."""
+    if settings.quick:
+        return {
+            CONTENDER: (BALANCED_LABEL, QUICK_SHAPE),
+            BACKLOG: (BACKLOG_LABEL, QUICK_BACKLOG_SHAPE),
+        }
+    return {CONTENDER: (BALANCED_LABEL, FULL_SHAPE), BACKLOG: (BACKLOG_LABEL, FULL_BACKLOG_SHAPE)}
+
+
+def _result(timing: Timing, source: Replay, distribution: Distribution) -> Result:
+    center = source.center
     timed = Result.of_timing(timing)
-    steps_per_s = 1e6 / timed.value
-    result = Result(
+    return Result(
         value=timed.value,
         q1=timed.q1,
         q3=timed.q3,
         detail={
             **timed.detail,
-            "steps_per_s": steps_per_s,
+            "steps_per_s": 1e6 / timed.value,
             "refused": source.refused,
             "replayed": sum(source.replayed.values()),
             "restores": source.restores,
             "stream": len(center.steps),
             "live": sum(center.warm_classes.values()),
+            "waiting_in_lines": sum(center.warm_lines.values()),
+            "longest_line": max(center.warm_lines.values(), default=0),
             "participants": len(center.config.participants),
             "queues": len(center.config.queues),
             "effects_per_step": sum(center.effects) / len(center.effects),
@@ -306,6 +312,49 @@ def run(settings: Settings, log: Log = _quiet, shape: Shape | None = None) -> Su
             "single_step_mean": distribution.mean,
         },
     )
+
+
+def _notes(label: str, result: Result, source: Replay, distribution: Distribution) -> list[str]:
+    detail = result.detail
+    return [
+        f"{label}: {describe(source.center)}",
+        f"{label}: {mix_line(source.replayed)}",
+        f"{label}: {detail['steps_per_s']:,.0f} steps/s (1 / median); refused during timing:"
+        f" {source.refused}; warm state restored {source.restores} times;"
+        f" {detail['effects_per_step']:.2f} effects per step;"
+        f" batches of {detail['ops_per_batch']} consecutive steps; by this thread's CPU time"
+        f" the median step is {float(detail['cpu_median']):.1f} us (read it when the machine"
+        " was busy)",
+        f"{label}: {distribution.line()}",
+    ]
+
+
+def run(
+    settings: Settings, log: Log = _quiet, shapes: dict[str, tuple[str, Shape]] | None = None
+) -> SuiteResult:
+    shapes = shapes or centers(settings)
+    sources: dict[str, Replay] = {}
+    distributions: dict[str, Distribution] = {}
+    for key, (label, shape) in shapes.items():
+        log(f"switchboard: {label}, {shape.live:,} live conversations")
+        center = build(shape)
+        if center.substituted:
+            log(f"switchboard: {center.substituted} generated steps were refused, became ticks")
+        verify(center)
+        distributions[key] = single_steps(center)
+        sources[key] = Replay(center)
+    log("switchboard: one step")
+    floor_batch, floor_check = reference()
+    makers: dict[str, Callable[[int], Batch[Any]]] = {REFERENCE: floor_batch}
+    for key, source in sources.items():
+        makers[key] = functools.partial(step_batch, source)
+    timings = measure_all(makers, settings)
+    floor_check()
+    results = {REFERENCE: Result.of_timing(timings[REFERENCE])}
+    notes: list[str] = []
+    for key, (label, _) in shapes.items():
+        results[key] = _result(timings[key], sources[key], distributions[key])
+        notes += _notes(label, results[key], sources[key], distributions[key])
     figure = Figure(
         key="switchboard.step",
         title="step",
@@ -316,33 +365,24 @@ def run(settings: Settings, log: Log = _quiet, shape: Shape | None = None) -> Su
             " step time in a window"
         ),
         baseline=REFERENCE,
-        results={REFERENCE: Result.of_timing(timings[REFERENCE]), CONTENDER: result},
+        results=results,
     )
     return SuiteResult(
         key="switchboard",
         title="Switchboard: one full step on a synthetic contact center",
-        contenders={
-            REFERENCE: "dict floor transition (machine reference)",
-            CONTENDER: "handoff-fsm switchboard",
-        },
+        contenders={REFERENCE: "dict floor transition (machine reference)"}
+        | {key: label for key, (label, _) in shapes.items()},
         figures=[figure],
-        targets=(
+        targets=tuple(
             Target(
-                description=f"switchboard step under {LIMIT_US:g} us median",
+                description=f"switchboard step ({label}) under {LIMIT_US:g} us median",
                 figure=figure.key,
-                contender=CONTENDER,
+                contender=key,
                 limit=LIMIT_US,
                 kind="value",
                 unit="us",
-            ),
+            )
+            for key, (label, _) in shapes.items()
         ),
-        notes=(
-            describe(center),
-            mix_line(source.replayed),
-            f"{steps_per_s:,.0f} steps/s (1 / median); refused during timing: {source.refused};"
-            f" warm state restored {source.restores} times;"
-            f" {result.detail['effects_per_step']:.2f} effects per step;"
-            f" batches of {timing.ops_per_batch} consecutive steps",
-            distribution.line(),
-        ),
+        notes=notes,
     )

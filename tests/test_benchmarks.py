@@ -34,18 +34,23 @@ from typing import Any
 import attrs
 import pytest
 
-from benchmarks import contact_center, lifecycle_figures, routing_figures, switchboard_figures
-from benchmarks.harness import (
-    QUICK,
-    Batch,
-    Figure,
-    Result,
-    SuiteResult,
-    Target,
-    measure,
-    measure_all,
-    render_suite,
-    retained_bytes,
+from benchmarks import (
+    center_shapes,
+    contact_center,
+    harness,
+    lifecycle_figures,
+    routing_figures,
+    start_figures,
+    startup_figures,
+    switchboard_figures,
+)
+from benchmarks.harness import QUICK, Batch, measure, measure_all, retained_bytes
+from benchmarks.internals import (
+    Explanation,
+    Router,
+    conversations,
+    pending_timers,
+    state_of,
 )
 from benchmarks.lifecycle_contenders import (
     CALLER_GUARDS,
@@ -60,11 +65,20 @@ from benchmarks.lifecycle_contenders import (
     Step,
     Store,
 )
+from benchmarks.report import (
+    BELOW_ONE,
+    Figure,
+    Result,
+    SuiteResult,
+    Target,
+    render_suite,
+    report_json,
+)
+from benchmarks.suites import SUITES
 from handoff_fsm import lifecycle
 from handoff_fsm.errors import TriggerRefused
 from handoff_fsm.events import Accept
 from handoff_fsm.lifecycle import Guard, Snapshot, State, Trigger
-from handoff_fsm.routing import Explanation, Router
 
 ROOT = Path(__file__).resolve().parent.parent
 FACT_SETS = [
@@ -163,6 +177,14 @@ def test_every_contender_holds_many_conversations_apart(contender: Contender[Any
     assert contender.observe(store, "b") == Observed(CYCLE_START, None, True)
     contender.release(store)
     assert not store
+
+
+def test_the_floor_is_a_nested_dict_of_plain_strings() -> None:
+    """`table[state][trigger]`: no tuple key to build and hash, the cheapest lookup there is."""
+    table, names = DictFloor().table, DictFloor().names
+    assert table and all(isinstance(state, str) and state in names for state in table)
+    for row in table.values():
+        assert row and all(isinstance(trigger, str) for trigger in row)
 
 
 def test_the_floor_refuses_exactly_what_the_lifecycle_refuses() -> None:
@@ -276,6 +298,64 @@ def test_targets_pass_within_their_limit_and_miss_beyond_it() -> None:
     assert "over by 1.10x" in slow.line()
 
 
+def test_an_excess_target_is_the_distance_above_the_baseline() -> None:
+    figure = Figure(
+        key="f",
+        title="f",
+        unit="ms",
+        description="",
+        baseline="python",
+        results={"python": Result(30.0), "lazy": Result(120.0), "eager": Result(400.0)},
+    )
+    lazy, eager = (
+        Target(description=k, figure="f", contender=k, limit=100.0, kind="excess").judge(
+            {"f": figure}
+        )
+        for k in ("lazy", "eager")
+    )
+    assert lazy.passed and lazy.measured == 90.0
+    assert not eager.passed and eager.measured == 370.0 and "over by 3.70x" in eager.line()
+
+
+def test_a_ratio_under_one_against_the_lowest_baseline_is_flagged() -> None:
+    figure = Figure(
+        key="routing.select",
+        title="select",
+        unit="us",
+        description="",
+        baseline="n100",
+        results={"n100": Result(10.0), "n1000": Result(9.0), "n10000": Result(12.0)},
+    )
+    assert figure.flagged() == ["n1000"]
+    assert figure.as_json()["below_baseline"] == ["n1000"]
+    suite = SuiteResult(
+        key="s", title="s", contenders={k: k for k in figure.results}, figures=[figure], targets=[]
+    )
+    table = render_suite(suite)
+    assert f"0.90{BELOW_ONE}" in table and "FLAG: routing.select: n1000" in table
+    assert "1.20" in table and f"1.20{BELOW_ONE}" not in table
+    free = dataclasses.replace(figure, floor_is_lowest=False)
+    assert free.flagged() == []
+
+
+def test_measuring_until_stable_stops_when_two_passes_agree(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def timing(median: float) -> harness.Timing:
+        return harness.Timing(median, median, median, median, 1, 1)
+
+    def scripted(medians: list[float]) -> Callable[..., dict[str, harness.Timing]]:
+        passes = iter(medians)
+        return lambda makers, settings: {"a": timing(next(passes))}
+
+    monkeypatch.setattr(harness, "measure_all", scripted([10.0, 20.0, 20.5, 99.0]))
+    timings, passes, stable = harness.measure_until_stable({}, QUICK)
+    assert (timings["a"].median_us, passes, stable) == (20.5, 3, True)
+    monkeypatch.setattr(harness, "measure_all", scripted([10.0, 20.0, 30.0, 40.0, 50.0]))
+    timings, passes, stable = harness.measure_until_stable({}, QUICK, max_passes=4)
+    assert (timings["a"].median_us, passes, stable) == (40.0, 4, False)
+
+
 def test_a_suite_flags_timings_the_busy_machine_stretched() -> None:
     def timed(wall: float, cpu: float) -> Result:
         return Result(wall, q1=wall, q3=wall, detail={"cpu_median": cpu})
@@ -333,13 +413,29 @@ def test_quick_run_writes_json_with_every_figure(tmp_path: Path) -> None:
 
     switchboard = document["suites"]["switchboard"]
     step = switchboard["figures"]["switchboard.step"]
-    assert set(step["results"]) == {"floor", "handoff_fsm"}
-    measured = step["results"]["handoff_fsm"]
-    assert measured["refused"] == 0 and measured["substituted"] == 0
-    assert measured["replayed"] >= measured["ops_per_batch"] * QUICK.repetitions
-    assert measured["steps_per_s"] == pytest.approx(1e6 / measured["value"])
-    assert [t["figure"] for t in switchboard["targets"]] == ["switchboard.step"]
-    assert switchboard["targets"][0]["kind"] == "value"
+    assert set(step["results"]) == {"floor", "handoff_fsm", "backlog"}
+    for center in ("handoff_fsm", "backlog"):
+        measured = step["results"][center]
+        assert measured["refused"] == 0 and measured["substituted"] == 0
+        assert measured["replayed"] >= measured["ops_per_batch"] * QUICK.repetitions
+        assert measured["steps_per_s"] == pytest.approx(1e6 / measured["value"])
+    assert step["results"]["backlog"]["waiting_in_lines"] > 10 * max(
+        1, step["results"]["handoff_fsm"]["waiting_in_lines"]
+    )
+    assert [t["contender"] for t in switchboard["targets"]] == ["handoff_fsm", "backlog"]
+    assert {t["kind"] for t in switchboard["targets"]} == {"value"}
+
+    start = figures["lifecycle.create"]["results"]["handoff_fsm"]
+    assert start["value"] > 10 * figures["lifecycle.create"]["results"]["floor"]["value"]
+    memory = figures["lifecycle.memory"]["results"]["handoff_fsm"]
+    assert memory["switchboard_bytes"] > memory["empty_switchboard_bytes"] > 0
+    assert memory["conversations"] == center_shapes.QUICK_SHAPE.live
+
+    startup = document["suites"]["startup"]
+    wall = startup["figures"]["startup.wall"]
+    assert list(wall["results"]) == ["python", "help", "run"]
+    assert [t["kind"] for t in startup["targets"]] == ["excess", "excess"]
+    assert set(document["suites"]) == {suite.key for suite in SUITES}
 
     routing = document["suites"]["routing"]
     select = routing["figures"]["routing.select"]
@@ -360,7 +456,7 @@ STREAM = 6_000  # steps: enough for the rarest kinds (named transfers, presence)
 
 @pytest.fixture(scope="module")
 def center() -> contact_center.ContactCenter:
-    shape = dataclasses.replace(contact_center.QUICK_SHAPE, stream_steps=STREAM)
+    shape = dataclasses.replace(center_shapes.QUICK_SHAPE, stream_steps=STREAM)
     return contact_center.build(shape)
 
 
@@ -371,9 +467,9 @@ def test_the_contact_center_is_warm_in_every_state(center: contact_center.Contac
     assert all(n > 0 for name, n in center.warm_classes.items() if name != "waiting")
     assert 0.3 < center.warm_human_load < 1.0
     board = center.restore()
-    live = [c for c in board.conversations() if board.state_of(c) is not State.ENDED]
-    assert len(live) == shape.live == len(board.conversations())  # the ended were forgotten
-    assert board.pending_timers()  # offers, waits and surveys are running
+    live = [c for c in conversations(board) if state_of(board, c) is not State.ENDED]
+    assert len(live) == shape.live == len(conversations(board))  # the ended were forgotten
+    assert pending_timers(board)  # offers, waits and surveys are running
 
 
 def test_the_stream_holds_every_kind_of_step(center: contact_center.ContactCenter) -> None:
@@ -443,8 +539,8 @@ def test_the_stream_is_the_same_whatever_the_hash_seed(
 ) -> None:
     code = (
         "import dataclasses, hashlib\n"
-        "from benchmarks import contact_center as cc\n"
-        f"shape = dataclasses.replace(cc.QUICK_SHAPE, stream_steps={STREAM})\n"
+        "from benchmarks import center_shapes, contact_center as cc\n"
+        f"shape = dataclasses.replace(center_shapes.QUICK_SHAPE, stream_steps={STREAM})\n"
         "c = cc.build(shape)\n"
         "print(hashlib.sha256(repr((c.steps, c.kinds, c.effects)).encode()).hexdigest())\n"
     )
@@ -462,6 +558,68 @@ def test_the_stream_is_the_same_whatever_the_hash_seed(
     }
     here = hashlib.sha256(repr((center.steps, center.kinds, center.effects)).encode())
     assert digests == {here.hexdigest()}
+
+
+def test_a_start_in_a_full_switchboard_makes_a_live_conversation(
+    center: contact_center.ContactCenter,
+) -> None:
+    starts = start_figures.Starts(center)
+    batch = starts.batch(5)
+    batch.run(batch.prepare())
+    assert starts.made == 5
+    starts.check()
+    assert state_of(starts.board, "new-0000005") is State.BOT_ACTIVE
+
+
+def test_a_start_that_makes_nothing_is_caught(
+    center: contact_center.ContactCenter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    starts = start_figures.Starts(center)
+    monkeypatch.setattr(starts.board, "handle", lambda event, now, step_id: [])
+    batch = starts.batch(3)
+    batch.run(batch.prepare())
+    with pytest.raises(AssertionError, match="3 starts"):
+        starts.check()
+
+
+def test_memory_per_conversation_is_the_whole_switchboard_less_an_empty_one(
+    center: contact_center.ContactCenter,
+) -> None:
+    result = start_figures.memory_per_conversation(center)
+    whole, empty, total, held = (
+        float(result.detail[key])
+        for key in ("switchboard_bytes", "empty_switchboard_bytes", "total_bytes", "conversations")
+    )
+    assert held == center.shape.live
+    assert total == whole - empty and empty > 0
+    assert result.value == pytest.approx(total / held)
+    assert result.value > 200  # a conversation carries its context, ticket and timers
+
+
+def test_the_backlog_center_has_long_lines_in_every_queue() -> None:
+    backlog = contact_center.build(center_shapes.QUICK_BACKLOG_SHAPE)
+    lines = backlog.warm_lines
+    assert len(lines) == center_shapes.QUICK_BACKLOG_SHAPE.queues
+    assert all(n >= 20 for n in lines.values())
+    assert sum(lines.values()) > backlog.shape.live / 2
+    switchboard_figures.verify(backlog)  # still every step accepted, effects as recorded
+
+
+def test_every_registered_suite_loads_and_has_a_run() -> None:
+    keys = [suite.key for suite in SUITES]
+    assert len(set(keys)) == len(keys)
+    for suite in SUITES:
+        assert callable(suite.load())
+
+
+def test_startup_times_each_command_and_refuses_one_that_fails() -> None:
+    argvs = {"bare": [sys.executable, "-c", "pass"], "json": [sys.executable, "-c", "import json"]}
+    results = startup_figures.measure(argvs, runs=2)
+    assert list(results) == ["bare", "json"]
+    for result in results.values():
+        assert result.value > 0 and result.detail["runs"] == 2
+    with pytest.raises(AssertionError, match="exited 3"):
+        startup_figures.measure({"fails": [sys.executable, "-c", "raise SystemExit(3)"]}, runs=1)
 
 
 # --- the routing suite: selection at every size -------------------------------------------------
@@ -534,4 +692,42 @@ def test_performance_doc_shows_the_recorded_last_run() -> None:
     )
     rendered = doc_tables.render(record)
     assert doc_tables.section_of(doc_tables.DOC.read_text(encoding="utf-8")) == rendered
-    assert "switchboard step under 25 us median" in rendered
+    assert list(record["suites"]) == [suite.key for suite in SUITES]  # one run, every suite
+    assert not record["settings"]["quick"]
+    for suite in record["suites"].values():
+        assert f"**{suite['title']}**" in rendered
+        for target in suite["targets"]:
+            assert f"| {target['description']} |" in rendered
+
+
+def test_the_doc_tables_flag_a_ratio_under_one_and_show_excess_targets() -> None:
+    from benchmarks import doc_tables
+
+    figure = Figure(
+        key="routing.select",
+        title="select",
+        unit="us",
+        description="",
+        baseline="n100",
+        results={"n100": Result(10.0, q1=9.0, q3=11.0), "n1000": Result(9.0, q1=8.0, q3=10.0)},
+    )
+    suite = SuiteResult(
+        key="routing",
+        title="Routing",
+        contenders={"n100": "100 members", "n1000": "1,000 members"},
+        figures=[figure],
+        targets=[
+            Target(
+                description="within 100 ms",
+                figure="routing.select",
+                contender="n1000",
+                limit=100.0,
+                kind="excess",
+                unit="ms",
+            )
+        ],
+    )
+    rendered = doc_tables.render(report_json([suite], QUICK, 1.0))
+    assert f"| 1,000 members | 9.00 | 8.00 to 10.0 | 0.90{BELOW_ONE} |" in rendered
+    assert "**FLAG**: routing.select: n1000 measured below the baseline (n100)" in rendered
+    assert "| within 100 ms | -1.00 ms over | 100 ms over | PASS |" in rendered
