@@ -24,7 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.harness import Figure, Result, Settings, SuiteResult, Target
+from benchmarks.harness import Settings
+from benchmarks.report import Figure, Result, SuiteResult, Target
 from handoff_fsm.adapters.simulate import load_simulation
 from handoff_fsm.planning.simulate import Figures, simulate
 

@@ -37,6 +37,7 @@ SUITES: tuple[Suite, ...] = (
     Suite("switchboard", "benchmarks.switchboard_figures", "one step of a contact center"),
     Suite("routing", "benchmarks.routing_figures", "selection in queues of 100 to 100,000"),
     Suite("startup", "benchmarks.startup_figures", "CLI start-up against bare python"),
+    Suite("simulate", "benchmarks.simulate_figures", "a simulated day of a 50-agent center"),
 )
 
 
