@@ -1,0 +1,76 @@
+"""`handoff-fsm serve [--data DIR] [--host H] [--port P]`: run the core as an HTTP/JSON service.
+
+Theory of operation: builds the Starlette app of `handoff_fsm.service.app` on the data directory
+and runs it under uvicorn, started from Python (no second command to learn). uvicorn handles
+SIGTERM and SIGINT: it stops accepting connections and lets the requests in flight finish; this
+module wakes the long polls first so that they do not hold the shutdown up; then the app's
+lifespan finishes every submitted step, snapshots and closes each center. The service package and
+its libraries are imported only here, when `serve` runs, so the rest of the command line stays
+fast and works without the `service` extra; without it, `serve` says which extra to install.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+HELP = "run the HTTP/JSON service (needs the extra: pip install 'handoff-fsm[service]')"
+MISSING_EXTRA = "install handoff-fsm[service] (pip install 'handoff-fsm[service]') to use serve"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        metavar="DIR",
+        type=Path,
+        default=Path("handoff-data"),
+        help="where the centers' SQLite files live (default: ./handoff-data)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on (8080)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from handoff_fsm.service.app import build_app
+    except ImportError:
+        print(f"handoff-fsm serve: {MISSING_EXTRA}", file=sys.stderr)
+        return 2
+    app = build_app(args.data)
+    service = app.state.service
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, waking the long polls as soon as a stop signal comes."""
+
+        loop: asyncio.AbstractEventLoop | None = None
+
+        async def serve(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
+            self.loop = asyncio.get_running_loop()
+            await super().serve(sockets)  # type: ignore[arg-type]
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            if self.loop is not None:
+                self.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(service.stop_polls()))
+
+    def stopped(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)  # uvicorn raises the signal again once it has shut down
+
+    signal.signal(signal.SIGTERM, stopped)
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    server = Server(config)
+    server.run()
+    return 0 if server.started else 1
