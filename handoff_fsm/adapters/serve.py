@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         log_level="warning",
         lifespan="on",
+        proxy_headers=False,
         timeout_graceful_shutdown=10,
     )
     server = Server(config)

@@ -129,7 +129,10 @@ async def _json_body(request: Request) -> object:
 
 
 def _scenario_problem(error: ScenarioError, code: str, prefix: str = "") -> BadRequest:
+    """The scenario reader's complaint, placed in the body (`prefix`: the wrapper's place)."""
     place = error.place.removeprefix(prefix)
+    if f"{place}." == prefix:
+        place = ""
     return BadRequest(422, code, f"{place}: {error.problem}" if place else error.problem, place)
 
 

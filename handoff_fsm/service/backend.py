@@ -40,7 +40,7 @@ from typing import Any, Final, Protocol
 
 import attrs
 
-from handoff_fsm.adapters.store import PICKLE_PROTOCOL, Store, encode_event
+from handoff_fsm.adapters.store import PICKLE_PROTOCOL, Store, event_to_json
 from handoff_fsm.config import Config
 from handoff_fsm.errors import HandoffError, StepRefused, StoreError
 from handoff_fsm.events import Event, JsonValue, Tick
@@ -364,17 +364,9 @@ class SqliteCenter:
             now = job.at
             if now is None:
                 now = event.now if isinstance(event, Tick) else self.clock.now()
-            try:
-                text = encode_event(event)
-            except StoreError as exc:
-                answers.append(
-                    Reply(
-                        status=422,
-                        body={"error": {"code": "invalid_step", "message": str(exc)}},
-                        code="invalid_step",
-                    )
-                )
-                continue
+            # The scenario reader built this event, so its scenario form reads back equal (the
+            # store's `encode_event` would parse it again to prove so, at a third of a step's cost).
+            text = _dumps(event_to_json(event))
             refused: StepRefused | None = None
             try:
                 out = board.handle(event, now=now, step_id=job.step_id)
