@@ -5,17 +5,26 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import attrs
 import pytest
 
 pytest.importorskip("starlette", reason="the service extra is not installed")
 
 from handoff_fsm.adapters.scenario import parse_scenario
 from handoff_fsm.adapters.store import Store
+from handoff_fsm.config import Config, Settings
 from handoff_fsm.errors import StepRefused
 from handoff_fsm.events import Accept, CustomerMessage, Escalate, Event, Start
-from handoff_fsm.service.backend import Centers, SqliteCenter, refusal_code
+from handoff_fsm.service.backend import (
+    DEFAULT_DEDUP_WINDOW,
+    DEFAULT_RETENTION,
+    Centers,
+    SqliteCenter,
+    refusal_code,
+    with_service_defaults,
+)
 from handoff_fsm.switchboard import Switchboard
 
 CONFIG = parse_scenario(
@@ -174,3 +183,24 @@ def test_centers_put_creates_accepts_the_same_and_refuses_another(tmp_path: Path
         return statuses
 
     assert run(scenario()) == [201, 200, 409, 200]
+
+
+@attrs.frozen(kw_only=True)
+class SettingsWithWindows:
+    """The core's `Settings` once it has `retention` and `dedup_window` (contract v2)."""
+
+    fallback_limit: int = 3
+    retention: float | None = None
+    dedup_window: float | None = None
+
+
+def test_a_center_gets_finite_windows_when_the_settings_have_them() -> None:
+    assert with_service_defaults(CONFIG) == CONFIG  # today's settings: nothing to fill
+    unset = Config(settings=cast(Settings, SettingsWithWindows()))
+    filled = with_service_defaults(unset).settings
+    assert (filled.retention, filled.dedup_window) == (  # type: ignore[attr-defined]
+        DEFAULT_RETENTION,
+        DEFAULT_DEDUP_WINDOW,
+    )
+    given = Config(settings=cast(Settings, SettingsWithWindows(retention=60, dedup_window=5)))
+    assert with_service_defaults(given) == given

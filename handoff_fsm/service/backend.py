@@ -127,6 +127,26 @@ def refusal_code(error: HandoffError) -> str:
     return next((code for marker, code in _CODES if marker in message), "refused")
 
 
+def with_service_defaults(config: Config) -> Config:
+    """The config a center is created with: finite `retention` and `dedup_window` where the
+    config leaves them unset, once the core's `Settings` has them (a no-op before that)."""
+    names = {field.name for field in attrs.fields(type(config.settings))}
+    defaults = {"retention": DEFAULT_RETENTION, "dedup_window": DEFAULT_DEDUP_WINDOW}
+    changes: dict[str, Any] = {
+        name: value
+        for name, value in defaults.items()
+        if name in names and getattr(config.settings, name) is None
+    }
+    if not changes:
+        return config
+    return attrs.evolve(config, settings=attrs.evolve(config.settings, **changes))
+
+
+def _window(config: Config, name: str, default: float) -> float:
+    value = getattr(config.settings, name, None)
+    return float(value) if isinstance(value, int | float) else default
+
+
 def unavailable(message: str) -> Reply:
     return Reply(status=503, body={"error": {"code": "unavailable", "message": message}})
 
@@ -465,9 +485,10 @@ class SqliteCenter:
         db.execute(
             "DELETE FROM service_effects WHERE at < ? "
             "AND seq < (SELECT MAX(seq) FROM service_effects)",
-            (now - DEFAULT_RETENTION,),
+            (now - _window(self.config, "retention", DEFAULT_RETENTION),),
         )
-        db.execute("DELETE FROM service_replies WHERE at < ?", (now - DEFAULT_DEDUP_WINDOW,))
+        window = _window(self.config, "dedup_window", DEFAULT_DEDUP_WINDOW)
+        db.execute("DELETE FROM service_replies WHERE at < ?", (now - window,))
 
     def _effects_sync(self, after: int, to: str | None, limit: int) -> list[dict[str, JsonValue]]:
         if to is None:
@@ -523,6 +544,7 @@ class Centers:
 
     async def put(self, name: str, config: Config) -> int:
         """201 created, 200 the same config exists, 409 another config exists."""
+        config = with_service_defaults(config)
         async with self._lock:
             existing = self._centers.get(name)
             if existing is not None:
@@ -546,4 +568,5 @@ __all__ = [
     "Reply",
     "SqliteCenter",
     "refusal_code",
+    "with_service_defaults",
 ]
