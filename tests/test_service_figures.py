@@ -1,0 +1,34 @@
+"""The service benchmark's workload is valid (no step refused) and its table renders; the
+figures themselves are measured by `python -m benchmarks.service_figures`, never in a test."""
+
+from __future__ import annotations
+
+from benchmarks.service_figures import CONFIG, conversation_steps, render
+from handoff_fsm.adapters.scenario import parse_scenario
+from handoff_fsm.switchboard import Switchboard
+
+
+def test_every_step_of_the_workload_is_applied() -> None:
+    scenario = parse_scenario(
+        {**CONFIG, "steps": conversation_steps(0, 20) + conversation_steps(1, 20)}, "bench"
+    )
+    board = Switchboard(scenario.config)
+    effects = [board.handle(s.event, now=float(s.index), step_id=s.id) for s in scenario.steps]
+    assert all(effects)  # every step did something: none was a duplicate or a no-op
+    assert len({s.id for s in scenario.steps}) == 40
+
+
+def test_the_table_names_every_figure_and_the_verdict() -> None:
+    row = {"clients": 32, "steps": 10, "seconds": 1.0, "steps_per_s": 10.0, "p50_ms": 1.0}
+    row["p99_ms"] = 2.0
+    figures = {
+        "http": [row, {**row, "clients": 128}],
+        "http_httpx_clients": row,
+        "in_process": {"durable_backend": row, "switchboard_steps_per_s": 99.0},
+        "met": False,
+        "cpus": 2,
+        "load_average": 1.0,
+    }
+    table = render(figures)
+    assert "HTTP, 128 clients" in table and "in-process switchboard" in table
+    assert table.splitlines()[-1].split(": ")[-1].startswith("MISS")
