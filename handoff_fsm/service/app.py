@@ -35,9 +35,10 @@ from handoff_fsm.adapters.scenario import parse_scenario
 from handoff_fsm.config import Config
 from handoff_fsm.errors import ScenarioError, StoreError
 from handoff_fsm.events import JsonValue
-from handoff_fsm.service.backend import CENTER_NAME, CenterBackend, Centers, Reply
+from handoff_fsm.service.backend import CENTER_NAME, CenterBackend, Reply
 from handoff_fsm.service.feed import MAX_LIMIT, read_feed
 from handoff_fsm.service.metrics import CONTENT_TYPE, ServiceMetrics
+from handoff_fsm.service.sqlite_center import Centers
 from handoff_fsm.service.timers import run_timers
 
 MAX_BODY: Final = 1 << 20
