@@ -19,6 +19,9 @@ from typing import Any
 
 import pytest
 
+from handoff_fsm.adapters.scenario import parse_scenario
+from handoff_fsm.config import Config
+
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 20.0
 
@@ -33,6 +36,11 @@ CONFIG: dict[str, Any] = {
         "humans": {"participants": ["rep-1"], "offer_timeout": 1},
     },
 }
+
+
+def center_config() -> Config:
+    """`CONFIG` as the Python API takes it."""
+    return parse_scenario({**CONFIG, "steps": []}, "config").config
 
 
 def need_service() -> None:

@@ -7,10 +7,10 @@ from typing import Any, cast
 
 import attrs
 import pytest
+from service_server import center_config
 
 pytest.importorskip("starlette", reason="the service extra is not installed")
 
-from handoff_fsm.adapters.scenario import parse_scenario
 from handoff_fsm.config import Config, Settings
 from handoff_fsm.errors import StepRefused
 from handoff_fsm.events import Accept, CustomerMessage, Escalate, Event, Start
@@ -22,14 +22,7 @@ from handoff_fsm.service.backend import (
 )
 from handoff_fsm.switchboard import Switchboard
 
-CONFIG = parse_scenario(
-    {
-        "participants": {"bot-a": {"kind": "bot", "capacity": 1000}, "rep-1": {"kind": "human"}},
-        "queues": {"support": {"participants": ["bot-a", "rep-1"]}},
-        "steps": [],
-    },
-    "config",
-).config
+CONFIG = center_config()
 
 
 def run(coroutine: Any) -> Any:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from service_server import center_config
 
 pytest.importorskip("starlette", reason="the service extra is not installed")
 
@@ -16,14 +17,7 @@ from handoff_fsm.adapters.store import Store
 from handoff_fsm.events import Accept, CustomerMessage, Escalate, Start
 from handoff_fsm.service.sqlite_center import Centers, SqliteCenter
 
-CONFIG = parse_scenario(
-    {
-        "participants": {"bot-a": {"kind": "bot", "capacity": 1000}, "rep-1": {"kind": "human"}},
-        "queues": {"support": {"participants": ["bot-a", "rep-1"]}},
-        "steps": [],
-    },
-    "config",
-).config
+CONFIG = center_config()
 START = Start(conversation="a", queue="support")
 ESCALATE = Escalate(conversation="a", participant="bot-a")
 
