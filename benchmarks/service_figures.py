@@ -73,9 +73,19 @@ def _free_port() -> int:
         return port
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used so far, from /proc (None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def running_service(data: Path) -> Iterator[int]:
-    """A `handoff-fsm serve` subprocess on a free port; killed on exit whatever happened."""
+def running_service(data: Path) -> Iterator[tuple[int, int]]:
+    """A `handoff-fsm serve` subprocess on a free port, as (port, pid); killed on exit whatever
+    happened."""
     port = _free_port()
     command = [sys.executable, "-m", "handoff_fsm.adapters.cli", "serve"]
     process = subprocess.Popen(
@@ -92,7 +102,7 @@ def running_service(data: Path) -> Iterator[int]:
             time.sleep(0.05)
         else:
             raise RuntimeError("serve did not start")
-        yield port
+        yield port, process.pid
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -175,6 +185,22 @@ async def _load(port: int, clients: int, steps: int, offset: int) -> dict[str, A
     return _summary(latencies, time.perf_counter() - began, clients)
 
 
+def _measured(port: int, pid: int, clients: int, steps: int) -> dict[str, Any]:
+    """`_load`, with the CPU the server and the load generator spent per acknowledged step (the
+    figure that does not move with what else the machine runs)."""
+    server_before, client_before = cpu_seconds(pid), time.process_time()
+    figure = asyncio.run(_load(port, clients, steps, offset=1000 * clients))
+    server_after, client_after = cpu_seconds(pid), time.process_time()
+    if server_before is not None and server_after is not None:
+        figure["server_cpu_ms_per_step"] = round(
+            (server_after - server_before) * 1000 / figure["steps"], 3
+        )
+    figure["client_cpu_ms_per_step"] = round(
+        (client_after - client_before) * 1000 / figure["steps"], 3
+    )
+    return figure
+
+
 def httpx_figure(port: int, clients: int, steps: int, offset: int) -> dict[str, Any]:
     """The same closed loop with one `httpx.AsyncClient` per client (for reference)."""
     import httpx
@@ -201,7 +227,7 @@ def httpx_figure(port: int, clients: int, steps: int, offset: int) -> dict[str, 
 def in_process_figures(data: Path, clients: int, steps: int) -> dict[str, Any]:
     """The same steps without HTTP: the service's durable backend, and the bare switchboard."""
     from handoff_fsm.adapters.scenario import parse_scenario
-    from handoff_fsm.service.backend import SqliteCenter
+    from handoff_fsm.service.sqlite_center import SqliteCenter
     from handoff_fsm.switchboard import Switchboard
 
     streams = [
@@ -242,7 +268,7 @@ def service_figures(*, steps_per_client: int = 300, quick: bool = False) -> dict
     steps = 30 if quick else steps_per_client
     data = Path(tempfile.mkdtemp(prefix="handoff-service-bench-"))
     try:
-        with running_service(data / "served") as port:
+        with running_service(data / "served") as (port, pid):
 
             async def create() -> None:
                 connection = await Connection.open(port)
@@ -255,10 +281,7 @@ def service_figures(*, steps_per_client: int = 300, quick: bool = False) -> dict
 
             asyncio.run(create())
             asyncio.run(_load(port, 8, 12, offset=10_000))  # warm-up
-            over_http = [
-                asyncio.run(_load(port, clients, steps, offset=1000 * clients))
-                for clients in (32, 128)
-            ]
+            over_http = [_measured(port, pid, clients, steps) for clients in (32, 128)]
             with_httpx = httpx_figure(port, 32, max(10, steps // 5), offset=20_000)
         in_process = in_process_figures(data, 32, steps)
     finally:
@@ -282,12 +305,18 @@ def _row(name: str, figure: dict[str, Any]) -> str:
 def render(figures: dict[str, Any]) -> str:
     rows = ["what                          | steps/s | p50 ms | p99 ms"]
     rows += [_row(f"HTTP, {f['clients']} clients", f) for f in figures["http"]]
+    cpu = [
+        f"{f['clients']} clients: server {f.get('server_cpu_ms_per_step')} ms, "
+        f"load generator {f['client_cpu_ms_per_step']} ms"
+        for f in figures["http"]
+    ]
     httpx_row = figures["http_httpx_clients"]
     rows.append(_row(f"HTTP, {httpx_row['clients']} httpx clients", httpx_row))
     backend = figures["in_process"]["durable_backend"]
     rows.append(_row(f"in-process durable, {backend['clients']}", backend))
     bare = figures["in_process"]["switchboard_steps_per_s"]
     rows.append(f"{'in-process switchboard':<30}| {bare:>7} |        |")
+    rows.append("CPU per acknowledged step: " + "; ".join(cpu))
     verdict = "PASS" if figures["met"] else "MISS"
     rows.append(
         f"target: >= {TARGET_STEPS_PER_S:g} steps/s with 32 clients, p99 < {TARGET_P99_MS:g} ms: "

@@ -20,7 +20,7 @@ def test_every_step_of_the_workload_is_applied() -> None:
 
 def test_the_table_names_every_figure_and_the_verdict() -> None:
     row = {"clients": 32, "steps": 10, "seconds": 1.0, "steps_per_s": 10.0, "p50_ms": 1.0}
-    row["p99_ms"] = 2.0
+    row.update(p99_ms=2.0, server_cpu_ms_per_step=0.5, client_cpu_ms_per_step=0.2)
     figures = {
         "http": [row, {**row, "clients": 128}],
         "http_httpx_clients": row,
@@ -31,4 +31,5 @@ def test_the_table_names_every_figure_and_the_verdict() -> None:
     }
     table = render(figures)
     assert "HTTP, 128 clients" in table and "in-process switchboard" in table
+    assert "32 clients: server 0.5 ms, load generator 0.2 ms" in table
     assert table.splitlines()[-1].split(": ")[-1].startswith("MISS")

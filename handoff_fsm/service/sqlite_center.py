@@ -10,7 +10,7 @@ status and body, across restarts too).
 Every read and write of a center runs in its own single writer thread, so the switchboard and the
 SQLite connection are only ever touched by one thread. Steps are grouped: requests queue up while
 a batch commits, and the next batch takes all of them (up to `MAX_BATCH`) into ONE transaction
-(steps, effects, replies, and a snapshot every `SNAPSHOT_EVERY` steps) with one fsync. A request
+(steps, effects, replies) with one fsync; a snapshot follows between batches. A request
 is answered only after its batch committed: the answer is the acknowledgement, and a `kill -9` at
 any moment leaves every acknowledged step, its effects and its reply on disk, and no half batch.
 
@@ -28,6 +28,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import pickle
 import sqlite3
@@ -59,6 +60,9 @@ from handoff_fsm.switchboard import Switchboard
 
 MAX_BATCH: Final = 512
 SNAPSHOT_EVERY: Final = 1000
+"""Steps after which a snapshot is taken, as soon as no step waits (a snapshot is a cache)."""
+SNAPSHOT_OVERDUE: Final = 20_000
+"""Steps after which a snapshot is taken even under load (bounds the replay at a restart)."""
 SUFFIX: Final = ".sqlite"
 
 _SCHEMA = (
@@ -172,6 +176,10 @@ class SqliteCenter:
             self._deadline = self._board_deadline
             self.deadline_changed.set()
             await self.signal.publish(self._effect_seq)
+            due = self._since_snapshot >= SNAPSHOT_EVERY
+            if due and (self._jobs.empty() or self._since_snapshot >= SNAPSHOT_OVERDUE):
+                with contextlib.suppress(sqlite3.Error, StoreError):
+                    await self._in_writer(self._snapshot_sync)
             if stop:
                 return
 
@@ -327,7 +335,7 @@ class SqliteCenter:
                 replies.append((job.step_id, head, board.now, answer.status, _dumps(answer.body)))
         if steps:
             try:
-                self._commit(steps, effects, replies, head)
+                self._commit(steps, effects, replies)
             except Exception as exc:
                 self._broken = f"the log could not be written ({exc})"
                 return [unavailable(self._broken)] * len(jobs)
@@ -339,12 +347,8 @@ class SqliteCenter:
         steps: list[tuple[Any, ...]],
         effects: list[tuple[Any, ...]],
         replies: list[tuple[Any, ...]],
-        head: int,
     ) -> None:
-        store, db = self._store, self._db()
-        assert store is not None
-        snapshot = self._since_snapshot + len(steps) >= SNAPSHOT_EVERY
-        blob = pickle.dumps(self._board, protocol=PICKLE_PROTOCOL) if snapshot else None
+        db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
             (last,) = db.execute("SELECT COALESCE(MAX(seq), 0) FROM steps").fetchone()
@@ -365,15 +369,32 @@ class SqliteCenter:
                 "VALUES (?, ?, ?, ?, ?)",
                 replies,
             )
-            if blob is not None:
-                store._insert_snapshot(db, head, blob)
-                self._prune(db)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
-        self._since_snapshot = 0 if snapshot else self._since_snapshot + len(steps)
+        self._since_snapshot += len(steps)
+
+    def _snapshot_sync(self) -> None:
+        """Snapshot the switchboard after the last acknowledged step, and prune the feed and the
+        replies, in one transaction. Only a cache: it never holds up an answer (the pump takes
+        it between batches), and a failed one costs a longer replay at the next start."""
+        store, db = self._store, self._db()
+        assert store is not None
+        if self._broken not in (None, "closed") or self._since_snapshot == 0:
+            return
+        blob = pickle.dumps(self._board, protocol=PICKLE_PROTOCOL)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            store._insert_snapshot(db, self._head, blob)
+            self._prune(db)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        self._since_snapshot = 0
 
     def _prune(self, db: sqlite3.Connection) -> None:
         """Forget feed effects and step replies past their windows (never the last effect, so
@@ -406,14 +427,9 @@ class SqliteCenter:
         if store is None or store.closed:
             return
         try:
-            if self._broken == "closed" and self._since_snapshot > 0:
-                db = self._db()
-                db.execute("BEGIN IMMEDIATE")
-                store._insert_snapshot(
-                    db, self._head, pickle.dumps(self._board, protocol=PICKLE_PROTOCOL)
-                )
-                db.execute("COMMIT")
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if self._broken == "closed":
+                self._snapshot_sync()
+                self._db().execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             store.close()
 
@@ -456,4 +472,4 @@ class Centers:
         self._centers.clear()
 
 
-__all__ = ["MAX_BATCH", "SNAPSHOT_EVERY", "Centers", "SqliteCenter"]
+__all__ = ["MAX_BATCH", "SNAPSHOT_EVERY", "SNAPSHOT_OVERDUE", "Centers", "SqliteCenter"]
