@@ -130,3 +130,26 @@ def test_centers_put_creates_accepts_the_same_and_refuses_another(tmp_path: Path
         return statuses
 
     assert run(scenario()) == [201, 200, 409, 200]
+
+
+def test_a_snapshot_follows_between_batches_once_due(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handoff_fsm.service import sqlite_center
+
+    monkeypatch.setattr(sqlite_center, "SNAPSHOT_EVERY", 5)
+    path = tmp_path / "c.sqlite"
+
+    async def scenario() -> int:
+        center = await SqliteCenter.open("c", path, CONFIG)
+        await center.submit(START, at=None, step_id=None)
+        for n in range(6):
+            await center.submit(
+                CustomerMessage(conversation="a", text=f"m{n}"), at=None, step_id=None
+            )
+        with Store.open(path, readonly=True) as store:  # while the center is open
+            restored = store.restore()
+        await center.close()
+        return restored.snapshot_seq
+
+    assert run(scenario()) >= 5
