@@ -6,6 +6,7 @@ every load loop is bounded in count and time, and the server is always killed at
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import threading
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from service_server import CONFIG, ROOT, Server, running
+from service_server import CONFIG, ROOT, Server, need_service, running
 
 from handoff_fsm.adapters import cli
 
@@ -203,3 +204,38 @@ def test_the_command_line_loads_without_the_service() -> None:
 def test_serve_defaults() -> None:
     args = cli.build_parser().parse_args(["serve"])
     assert (str(args.data), args.host, args.port) == ("handoff-data", "127.0.0.1", 8080)
+
+
+def test_a_damaged_center_file_is_one_line_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    need_service()
+    (tmp_path / "x.sqlite").write_text("not a store")
+    assert cli.main(["serve", "--data", str(tmp_path), "--port", "0"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == f"handoff-fsm serve: {tmp_path / 'x.sqlite'}: is not a handoff-fsm store " + (
+        "(not an SQLite database)"
+    )
+
+
+def test_a_port_in_use_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    need_service()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert cli.main(["serve", "--data", str(tmp_path), "--port", str(port)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"handoff-fsm serve: cannot listen on 127.0.0.1:{port} (")
+
+
+def test_two_services_never_share_a_data_directory(server: Server) -> None:
+    second = subprocess.run(
+        [sys.executable, "-m", "handoff_fsm.adapters.cli", "serve", "--data", str(server.data)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 2
+    assert second.stderr.strip().endswith("another handoff-fsm serve uses this directory")

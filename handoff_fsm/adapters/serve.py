@@ -13,10 +13,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
+
+from handoff_fsm.errors import HandoffError
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 HELP = "run the HTTP/JSON service (needs the extra: pip install 'handoff-fsm[service]')"
 MISSING_EXTRA = "install handoff-fsm[service] (pip install 'handoff-fsm[service]') to use serve"
@@ -36,13 +44,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401 - only to say which extra is missing
 
         from handoff_fsm.service.app import build_app
+        from handoff_fsm.service.sqlite_center import claim_data_dir
     except ImportError:
         print(f"handoff-fsm serve: {MISSING_EXTRA}", file=sys.stderr)
         return 2
-    app = build_app(args.data)
+    claimed = claim_data_dir(args.data)  # a StoreError becomes cli.main's one stderr line
+    try:
+        return _serve(build_app(args.data), _listen(args.host, args.port))
+    finally:
+        os.close(claimed)
+
+
+def _serve(app: Starlette, listener: socket.socket) -> int:
+    import uvicorn
+
     service = app.state.service
 
     class Server(uvicorn.Server):
@@ -65,13 +83,30 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stopped)
     config = uvicorn.Config(
         app,
-        host=args.host,
-        port=args.port,
         log_level="warning",
         lifespan="on",
         proxy_headers=False,
         timeout_graceful_shutdown=10,
     )
     server = Server(config)
-    server.run()
+    server.run(sockets=[listener])
     return 0 if server.started else 1
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so that a port in use is one clear line."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise ListenError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+    return listener
+
+
+class ListenError(HandoffError):
+    """The address to listen on cannot be used (in use, not this machine's, not allowed)."""
+
+    code = "cannot_listen"

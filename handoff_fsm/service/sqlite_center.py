@@ -30,8 +30,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import pickle
 import sqlite3
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final
@@ -58,12 +60,16 @@ from handoff_fsm.service.feed import EffectSignal
 from handoff_fsm.service.views import WaitClock, conversation_view, participant_views, queue_views
 from handoff_fsm.switchboard import Switchboard
 
+if sys.platform != "win32":
+    import fcntl
+
 MAX_BATCH: Final = 512
 SNAPSHOT_EVERY: Final = 1000
 """Steps after which a snapshot is taken, as soon as no step waits (a snapshot is a cache)."""
 SNAPSHOT_OVERDUE: Final = 20_000
 """Steps after which a snapshot is taken even under load (bounds the replay at a restart)."""
 SUFFIX: Final = ".sqlite"
+LOCK_NAME: Final = ".serve-lock"
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS service_effects (
@@ -434,6 +440,31 @@ class SqliteCenter:
             store.close()
 
 
+def claim_data_dir(data: Path) -> int:
+    """Check, before the service starts, that `data` can hold the centers and that every center
+    file in it is a store this service can open; take the directory for this process (an
+    exclusive `flock` on `DATA/.serve-lock`, freed by the OS when the process ends). Returns the
+    lock's descriptor (keep it open); `StoreError`, one line, otherwise."""
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+        fd = os.open(data / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(f"{data}: cannot be used as the data directory ({exc.strerror})") from None
+    if sys.platform != "win32":
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StoreError(f"{data}: another handoff-fsm serve uses this directory") from None
+    try:
+        for path in sorted(data.glob(f"*{SUFFIX}")):
+            Store.open(path, readonly=True).close()  # a StoreError names the file and problem
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 class Centers:
     """Every center of one service, one SQLite file each under `data`."""
 
@@ -472,4 +503,11 @@ class Centers:
         self._centers.clear()
 
 
-__all__ = ["MAX_BATCH", "SNAPSHOT_EVERY", "SNAPSHOT_OVERDUE", "Centers", "SqliteCenter"]
+__all__ = [
+    "MAX_BATCH",
+    "SNAPSHOT_EVERY",
+    "SNAPSHOT_OVERDUE",
+    "Centers",
+    "SqliteCenter",
+    "claim_data_dir",
+]
