@@ -7,6 +7,10 @@ module wakes the long polls first so that they do not hold the shutdown up; then
 lifespan finishes every submitted step, snapshots and closes each center. The service package and
 its libraries are imported only here, when `serve` runs, so the rest of the command line stays
 fast and works without the `service` extra; without it, `serve` says which extra to install.
+
+Rules: what can be checked before uvicorn starts is, each as one line on standard error and exit
+status 2 (no traceback): a data directory another `serve` holds, a center file that is not a
+usable store, an address that cannot be listened on (this module binds the socket itself).
 """
 
 from __future__ import annotations
