@@ -282,6 +282,9 @@ def test_healthz_and_metrics(client: httpx.Client, center: str) -> None:
     assert f'handoff_queue_length{{center="{center}",queue="support"}} 1.0' in text
     assert f'handoff_oldest_wait_seconds{{center="{center}",queue="support"}}' in text
     assert f'handoff_ack_seconds_count{{center="{center}"}} 3.0' in text
+    step(client, center, {"accept": {"conversation": "a"}})
+    text = client.get("/metrics").text
+    assert 'handoff_bad_requests_total{code="invalid_step"}' in text
 
 
 # -- concurrency

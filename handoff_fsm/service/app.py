@@ -256,6 +256,7 @@ async def metrics(request: Request) -> Response:
 
 async def _bad_request(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BadRequest)
+    _service(request).metrics.bad_requests.labels(exc.code).inc()
     return exc.response()
 
 

@@ -32,6 +32,12 @@ class ServiceMetrics:
             ["center", "code"],
             registry=self.registry,
         )
+        self.bad_requests = Counter(
+            "handoff_bad_requests",
+            "Requests answered with an error before reaching a center, by code.",
+            ["code"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "handoff_ack_seconds",
             "Seconds from a step's arrival to its acknowledgement (durable).",
