@@ -4,17 +4,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench fuzz diagrams clean
+.PHONY: demo serve test lint typecheck unit bench fuzz diagrams clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("handoff-fsm needs Python 3.11+") if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,tools,testing,bench,plot]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,tools,testing,bench,plot,service]'
 	touch $(INSTALLED)
 
 demo: $(INSTALLED)
 	$(BIN)/handoff-fsm demo
+
+serve: $(INSTALLED)
+	$(BIN)/handoff-fsm serve
 
 test: lint typecheck unit
 

@@ -43,6 +43,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "handoff_fsm.adapters.replay",
         "re-derive every effect of a store's log and print the same JSONL as the original run",
     ),
+    "serve": (
+        "handoff_fsm.adapters.serve",
+        "run the HTTP/JSON service: centers, steps, the effects feed, views, metrics",
+    ),
     "simulate": (
         "handoff_fsm.adapters.simulate",
         "simulate random traffic through the real switchboard: waits, abandonment, occupancy",

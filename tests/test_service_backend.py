@@ -1,0 +1,88 @@
+"""The service's interface words: the refusal codes, and the defaults a center gets."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import attrs
+import pytest
+from service_server import center_config
+
+pytest.importorskip("starlette", reason="the service extra is not installed")
+
+from handoff_fsm.config import Config, Settings
+from handoff_fsm.errors import StepRefused
+from handoff_fsm.events import Accept, CustomerMessage, Escalate, Event, Start
+from handoff_fsm.service.backend import (
+    DEFAULT_DEDUP_WINDOW,
+    DEFAULT_RETENTION,
+    refusal_code,
+    with_service_defaults,
+)
+from handoff_fsm.switchboard import Switchboard
+
+CONFIG = center_config()
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coroutine, timeout=30))
+
+
+def refusal(event: Event, *before: Event) -> StepRefused:
+    board = Switchboard(CONFIG)
+    for step in before:
+        board.handle(step, now=1)
+    with pytest.raises(StepRefused) as caught:
+        board.handle(event, now=1)
+    return caught.value
+
+
+START = Start(conversation="a", queue="support")
+ESCALATE = Escalate(conversation="a", participant="bot-a")
+
+
+@pytest.mark.parametrize(
+    ("event", "before", "code"),
+    [
+        (CustomerMessage(conversation="zz", text="x"), (), "unknown_conversation"),
+        (START, (START,), "conversation_exists"),
+        (Accept(conversation="a", participant="rep-1"), (START,), "wrong_state"),
+        (Accept(conversation="a", participant="bot-a"), (START, ESCALATE), "no_offer"),
+        (Escalate(conversation="a", participant="rep-1"), (START,), "not_holder"),
+        (Start(conversation="b", queue="nowhere"), (), "unknown_queue"),
+        (Accept(conversation="a", participant="nobody"), (START, ESCALATE), "unknown_participant"),
+    ],
+)
+def test_refusal_codes_of_todays_messages(
+    event: Event, before: tuple[Event, ...], code: str
+) -> None:
+    assert refusal_code(refusal(event, *before)) == code
+
+
+def test_an_exception_with_its_own_code_keeps_it() -> None:
+    error = StepRefused("unknown conversation 'x'")
+    error.code = "something_else"  # type: ignore[attr-defined]
+    assert refusal_code(error) == "something_else"
+    assert refusal_code(StepRefused("a sentence nobody wrote yet")) == "refused"
+
+
+@attrs.frozen(kw_only=True)
+class SettingsWithWindows:
+    """The core's `Settings` once it has `retention` and `dedup_window` (contract v2)."""
+
+    fallback_limit: int = 3
+    retention: float | None = None
+    dedup_window: float | None = None
+
+
+def test_a_center_gets_finite_windows_when_the_settings_have_them() -> None:
+    assert with_service_defaults(CONFIG) == CONFIG  # today's settings: nothing to fill
+    unset = Config(settings=cast(Settings, SettingsWithWindows()))
+    filled = with_service_defaults(unset).settings
+    assert (filled.retention, filled.dedup_window) == (  # type: ignore[attr-defined]
+        DEFAULT_RETENTION,
+        DEFAULT_DEDUP_WINDOW,
+    )
+    given = Config(settings=cast(Settings, SettingsWithWindows(retention=60, dedup_window=5)))
+    assert with_service_defaults(given) == given
