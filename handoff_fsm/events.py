@@ -10,27 +10,12 @@ Rules: keyword-only, frozen; `STEP` is the step kind's name in the scenario form
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from typing import ClassVar, TypeAlias
 
 import attrs
 
-JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"
-
-
-class Wanted(enum.StrEnum):
-    """The kind of participant a transfer asks for."""
-
-    BOT = "bot"
-    HUMAN = "human"
-    ANY = "any"
-
-
-class PresenceStatus(enum.StrEnum):
-    AVAILABLE = "available"
-    AWAY = "away"
-    OFFLINE = "offline"
+from handoff_fsm.vocabulary import JsonValue, PresenceStatus, Wanted
 
 
 @attrs.frozen(kw_only=True)
@@ -231,3 +216,34 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     SurveyResponse, CustomerLeft, Tick,
 )  # fmt: skip
 EVENT_BY_STEP: dict[str, type[Event]] = {cls.STEP: cls for cls in EVENT_TYPES}
+
+
+__all__ = [
+    "EVENT_BY_STEP",
+    "EVENT_TYPES",
+    "Accept",
+    "AgentMessage",
+    "Approve",
+    "BotMessage",
+    "Cancel",
+    "CustomerLeft",
+    "CustomerMessage",
+    "Decline",
+    "End",
+    "Escalate",
+    "Event",
+    "Fallback",
+    "JsonValue",
+    "Monitor",
+    "Presence",
+    "PresenceStatus",
+    "Propose",
+    "Reject",
+    "SetVariable",
+    "Start",
+    "SurveyResponse",
+    "TakeOver",
+    "Tick",
+    "Transfer",
+    "Wanted",
+]
