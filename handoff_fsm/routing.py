@@ -43,7 +43,7 @@ import attrs
 
 from handoff_fsm.config import Kind, OverflowTransfer, ParticipantSpec, QueueSpec, Strategy
 from handoff_fsm.effects import WithdrawReason
-from handoff_fsm.errors import HandoffError, StepRefused
+from handoff_fsm.errors import ErrorCode, RoutingConfigError, StepRefused
 from handoff_fsm.events import PresenceStatus, Wanted
 from handoff_fsm.model import MachineModel, guard_free_table, load_bundled, require_names
 from handoff_fsm.segment_tree import Key, MinSegmentTree, lesser
@@ -210,10 +210,6 @@ class Explanation:
         else:
             lines.append(f"best candidate now: {self.chosen}")
         return "\n".join(lines)
-
-
-class RoutingConfigError(HandoffError, ValueError):
-    """Participants and queues that cannot be routed (a duplicate id, an unknown member...)."""
 
 
 # ----------------------------------------------------------------------------- live records
@@ -611,7 +607,9 @@ class Router:
     def release(self, conversation: str, now: float) -> str:
         rec = self._known(conversation)
         if rec.holder is None:
-            raise StepRefused(f"conversation {conversation!r} is not held by anyone")
+            raise StepRefused(
+                ErrorCode.NOT_HOLDER, f"conversation {conversation!r} is not held by anyone"
+            )
         agent = self._agents[rec.holder]
         units = self._queues[rec.held_in or ""].spec.units
         agent.holds.remove(rec.id)
@@ -657,10 +655,15 @@ class Router:
     def reassign(self, conversation: str, participant: str, now: float) -> str:
         rec = self._known(conversation)
         if rec.holder is None:
-            raise StepRefused(f"conversation {conversation!r} is not held by anyone")
+            raise StepRefused(
+                ErrorCode.NOT_HOLDER, f"conversation {conversation!r} is not held by anyone"
+            )
         new = self._agent(participant)
         if rec.holder == participant:
-            raise StepRefused(f"{participant!r} already holds conversation {conversation!r}")
+            raise StepRefused(
+                ErrorCode.WRONG_STATE,
+                f"{participant!r} already holds conversation {conversation!r}",
+            )
         q = self._queues[rec.held_in or ""]
         self._check_can_hold(new, q, conversation, allow_away=False)
         old = self._agents[rec.holder]
@@ -713,43 +716,60 @@ class Router:
     def _agent(self, pid: str) -> _Agent:
         agent = self._agents.get(pid)
         if agent is None:
-            raise StepRefused(f"unknown participant {pid!r}")
+            raise StepRefused(ErrorCode.UNKNOWN_PARTICIPANT, f"unknown participant {pid!r}")
         return agent
 
     def _queue(self, name: str) -> _Queue:
         q = self._queues.get(name)
         if q is None:
-            raise StepRefused(f"unknown queue {name!r}")
+            raise StepRefused(ErrorCode.UNKNOWN_QUEUE, f"unknown queue {name!r}")
         return q
 
     def _known(self, conversation: str) -> _Conversation:
         rec = self._conversations.get(conversation)
         if rec is None:
-            raise StepRefused(f"conversation {conversation!r} is unknown to routing")
+            raise StepRefused(
+                ErrorCode.UNKNOWN_CONVERSATION,
+                f"conversation {conversation!r} is unknown to routing",
+            )
         return rec
 
     def _waiting(self, conversation: str) -> tuple[_Conversation, _Queue]:
         rec = self._known(conversation)
         if rec.queue is None:
-            raise StepRefused(f"conversation {conversation!r} is not waiting in any queue")
+            raise StepRefused(
+                ErrorCode.NOT_WAITING,
+                f"conversation {conversation!r} is not waiting in any queue",
+            )
         return rec, self._queues[rec.queue]
 
     def _not_waiting_or_held(self, rec: _Conversation) -> None:
         if rec.queue is not None:
-            raise StepRefused(f"conversation {rec.id!r} is already waiting in queue {rec.queue!r}")
+            raise StepRefused(
+                ErrorCode.WRONG_STATE,
+                f"conversation {rec.id!r} is already waiting in queue {rec.queue!r}",
+            )
         if rec.holder is not None:
-            raise StepRefused(f"conversation {rec.id!r} is held by {rec.holder!r}")
+            raise StepRefused(
+                ErrorCode.WRONG_STATE, f"conversation {rec.id!r} is held by {rec.holder!r}"
+            )
 
     def _check_request(self, q: _Queue, wanted: Wanted, named: str | None) -> None:
         if wanted not in _KINDS_OF_WANTED:
-            raise StepRefused(f"unknown kind {wanted!r} (bot, human or any)")
+            raise StepRefused(
+                ErrorCode.INVALID_STEP, f"unknown kind {wanted!r} (bot, human or any)"
+            )
         if named is None:
             return
         kind = self._agent(named).spec.kind
         if named not in q.trees[kind].leaf_of:
-            raise StepRefused(f"{named!r} is not a member of queue {q.spec.name!r}")
+            raise StepRefused(
+                ErrorCode.NOT_MEMBER, f"{named!r} is not a member of queue {q.spec.name!r}"
+            )
         if not _kind_fits(wanted, kind):
-            raise StepRefused(f"{named!r} is a {kind}, but a {wanted} is asked for")
+            raise StepRefused(
+                ErrorCode.CANNOT_SERVE, f"{named!r} is a {kind}, but a {wanted} is asked for"
+            )
 
     def _check_can_hold(
         self, agent: _Agent, q: _Queue, conversation: str, *, allow_away: bool
@@ -758,9 +778,12 @@ class Router:
         if agent.presence is PresenceStatus.OFFLINE or (
             agent.presence is PresenceStatus.AWAY and not allow_away
         ):
-            raise StepRefused(f"{pid!r} is {agent.presence}")
+            raise StepRefused(ErrorCode.UNAVAILABLE, f"{pid!r} is {agent.presence}")
         if agent.spec.capacity - agent.load < q.spec.units:
-            raise StepRefused(f"{pid!r} has no capacity left for conversation {conversation!r}")
+            raise StepRefused(
+                ErrorCode.NO_CAPACITY,
+                f"{pid!r} has no capacity left for conversation {conversation!r}",
+            )
 
     def _open_offer(
         self, conversation: str, participant: str, trigger: WaitTrigger
@@ -769,7 +792,8 @@ class Router:
         agent = self._agent(participant)
         if rec.offer != participant:
             raise StepRefused(
-                f"{participant!r} has no open offer for conversation {conversation!r}"
+                ErrorCode.NO_OFFER,
+                f"{participant!r} has no open offer for conversation {conversation!r}",
             )
         self._check_move(rec, trigger)
         return rec, agent
@@ -777,7 +801,8 @@ class Router:
     def _check_move(self, rec: _Conversation, trigger: WaitTrigger) -> None:
         if (rec.status, trigger) not in WAIT_TABLE:
             raise StepRefused(
-                f"conversation {rec.id!r}: {trigger} is not allowed when {rec.status}"
+                ErrorCode.WRONG_STATE,
+                f"conversation {rec.id!r}: {trigger} is not allowed when {rec.status}",
             )
 
     # ------------------------------------------------------------------------- changes

@@ -26,6 +26,7 @@ Rules:
 
 from __future__ import annotations
 
+import enum
 import heapq
 from collections.abc import Sequence
 from typing import ClassVar, NamedTuple
@@ -58,8 +59,9 @@ from handoff_fsm.effects import (
     Role,
     Survey,
 )
-from handoff_fsm.errors import StepRefused
+from handoff_fsm.errors import ErrorCode, InvalidStep, StepRefused
 from handoff_fsm.events import (
+    EVENT_TYPES,
     Accept,
     AgentMessage,
     Approve,
@@ -95,6 +97,7 @@ from handoff_fsm.lifecycle import (
     Trigger,
 )
 from handoff_fsm.routing import Assigned, Decision, Offered, Router, Withdrawn
+from handoff_fsm.values import copy_json, copy_mapping, describe, text_problem, time_problem
 
 _ALL_LIVE = frozenset(State) - {State.NEW, State.ENDED}
 
@@ -163,7 +166,7 @@ class _Conversation:
         return self.snapshot.state
 
     def context(self) -> Context:
-        return Context(variables=dict(self.variables), transcript=tuple(self.transcript))
+        return Context(variables=copy_mapping(self.variables), transcript=tuple(self.transcript))
 
 
 # Timer kinds, ordered only by (deadline, sequence number).
@@ -180,6 +183,57 @@ class _Timer(NamedTuple):
     conversation: str
     participant: str
     token: int
+
+
+class StepStatus(enum.StrEnum):
+    APPLIED = "applied"
+    REFUSED = "refused"
+    DUPLICATE = "duplicate"
+
+
+@attrs.frozen(kw_only=True)
+class StepResult:
+    """What one step did. `effects` are to be delivered in order whatever the status (a refused
+    step's are those of the timeouts that fired before it); `error` is set when refused."""
+
+    status: StepStatus
+    effects: tuple[Effect, ...] = ()
+    error: StepRefused | None = None
+
+    @property
+    def code(self) -> ErrorCode | None:
+        """The refusal's code, or None for an applied or duplicate step."""
+        return None if self.error is None else self.error.code
+
+    def unwrap(self) -> list[Effect]:
+        """The effects, or the refusal raised (carrying the effects as `StepRefused.effects`):
+        for callers that prefer an exception to a status."""
+        if self.error is not None:
+            self.error.effects = self.effects
+            raise self.error
+        return list(self.effects)
+
+
+#: The result of every retried delivery: nothing happens, nothing is said.
+DUPLICATE = StepResult(status=StepStatus.DUPLICATE)
+
+
+def _check_input(event: Event, now: object, step_id: object) -> None:
+    """Everything about an input that can be checked without the state, before any change."""
+    if type(event) not in _EVENT_CLASSES:
+        raise InvalidStep(f"not a step event: {describe(event)}")
+    event.validate()
+    if now is not None:
+        problem = time_problem(now)
+        if problem is not None:
+            raise InvalidStep(f"now {problem}", step=event.STEP, field="now")
+    if step_id is not None:
+        problem = text_problem(step_id)
+        if problem is not None:
+            raise InvalidStep(f"step_id {problem}", step=event.STEP, field="step_id")
+
+
+_EVENT_CLASSES = frozenset(EVENT_TYPES)
 
 
 class Switchboard:
@@ -235,32 +289,53 @@ class Switchboard:
 
     # ----------------------------------------------------------------- public API
 
-    def handle(
+    def step(
         self, event: Event, *, now: float | None = None, step_id: str | None = None
-    ) -> list[Effect]:
-        """Apply one input event; return its effects in delivery order."""
-        if step_id is not None:
-            if step_id in self._seen_ids:
-                return []
-            self._seen_ids.add(step_id)
+    ) -> StepResult:
+        """Apply one input event; say whether it was applied, refused or a duplicate, with the
+        effects to deliver in order (for a refused step, those of the timeouts that fired on
+        the way to its time). An input that is not a well-formed step raises `InvalidStep`
+        before anything changes (its step id is not remembered)."""
         if isinstance(event, Tick) and now is None:
             now = event.now
+        _check_input(event, now, step_id)
+        if step_id is not None:
+            if step_id in self._seen_ids:
+                return DUPLICATE
+            self._seen_ids.add(step_id)
         self._out = []
         if now is not None:
             if now < self.now:
-                raise StepRefused(f"time goes backwards (from {self.now:g} to {now:g})")
+                refused = StepRefused(
+                    ErrorCode.TIME_BACKWARDS, f"time goes backwards (from {self.now:g} to {now:g})"
+                )
+                return self._refused(event, refused, ())
             self._advance(now)
         fired, self._out = self._out, []
         try:
             getattr(self, self._DISPATCH[type(event)])(event)
         except StepRefused as refused:
-            refused.effects = tuple(fired)
             self._out = []
             self._new_waits.clear()  # a refused step began no wait (it changed nothing)
-            raise
+            return self._refused(event, refused, tuple(fired))
         self._set_wait_timers()
-        effects, self._out = fired + self._out, []
-        return effects
+        effects, self._out = (*fired, *self._out), []
+        return StepResult(status=StepStatus.APPLIED, effects=effects)
+
+    def handle(
+        self, event: Event, *, now: float | None = None, step_id: str | None = None
+    ) -> list[Effect]:
+        """`step`, raising: the effects of an applied step (none for a duplicate), or
+        `StepRefused` carrying the effects of the timeouts that fired first (`.effects`)."""
+        return self.step(event, now=now, step_id=step_id).unwrap()
+
+    def _refused(
+        self, event: Event, refused: StepRefused, effects: tuple[Effect, ...]
+    ) -> StepResult:
+        refused.step = event.STEP
+        state = self.state_of(event.conversation) if event.conversation is not None else None
+        refused.state = None if state is None else state.value
+        return StepResult(status=StepStatus.REFUSED, effects=effects, error=refused)
 
     def state_of(self, conversation: str) -> State | None:
         record = self._conversations.get(conversation)
@@ -281,7 +356,7 @@ class Switchboard:
         `trace=True`; intermediate states inside one step, such as `waiting` during a transfer
         straight to a bot, are included)."""
         if self._traces is None:
-            raise StepRefused("this switchboard was built without trace=True")
+            raise StepRefused(ErrorCode.NOT_TRACED, "this switchboard was built without trace=True")
         self._known(conversation)
         return tuple(self._traces.get(conversation, ()))
 
@@ -311,7 +386,7 @@ class Switchboard:
 
     def survey_answers_of(self, conversation: str) -> dict[str, JsonValue]:
         """The answers of the survey response, if one came (a copy)."""
-        return dict(self._known(conversation).survey_answers)
+        return copy_mapping(self._known(conversation).survey_answers)
 
     def pending_timers(self) -> tuple[tuple[float, str, str, str], ...]:
         """Every live timer as (deadline, kind, conversation, participant), in firing order; kind
@@ -325,15 +400,21 @@ class Switchboard:
         conversation is archived). Refused for a live one."""
         record = self._known(conversation)
         if record.state is not State.ENDED:
-            raise StepRefused(f"conversation {conversation!r} is {record.state}, not ended")
+            raise StepRefused(
+                ErrorCode.NOT_ENDED, f"conversation {conversation!r} is {record.state}, not ended"
+            )
         del self._conversations[conversation]
+        if self._traces is not None:
+            self._traces.pop(conversation, None)
 
     # ----------------------------------------------------------------- helpers
 
     def _known(self, conversation: str) -> _Conversation:
         record = self._conversations.get(conversation)
         if record is None:
-            raise StepRefused(f"unknown conversation {conversation!r}")
+            raise StepRefused(
+                ErrorCode.UNKNOWN_CONVERSATION, f"unknown conversation {conversation!r}"
+            )
         return record
 
     def _live(self, conversation: str, step: str) -> _Conversation:
@@ -341,10 +422,11 @@ class Switchboard:
         allowed = STEP_STATES[step]
         if record.state not in allowed:
             if record.state is State.ENDED:
-                raise StepRefused(f"conversation {conversation!r} has ended")
+                raise StepRefused(ErrorCode.ENDED, f"conversation {conversation!r} has ended")
             raise StepRefused(
+                ErrorCode.WRONG_STATE,
                 f"conversation {conversation!r} is {record.state}; {step} needs "
-                f"{' or '.join(sorted(allowed))}"
+                f"{' or '.join(sorted(allowed))}",
             )
         return record
 
@@ -353,11 +435,12 @@ class Switchboard:
         holder = self.router.holder(record.id)
         if holder != participant:
             raise StepRefused(
+                ErrorCode.NOT_HOLDER,
                 f"{participant!r} does not hold conversation {record.id!r} "
-                f"(holder: {holder or 'nobody'})"
+                f"(holder: {holder or 'nobody'})",
             )
         if kind is not None and spec.kind is not kind:
-            raise StepRefused(f"{participant!r} is not a {kind}")
+            raise StepRefused(ErrorCode.WRONG_KIND, f"{participant!r} is not a {kind}")
 
     def _emit(self, effect: Effect) -> None:
         self._out.append(effect)
@@ -583,9 +666,11 @@ class Switchboard:
 
     def _start(self, event: Start) -> None:
         if event.conversation in self._conversations:
-            raise StepRefused(f"conversation {event.conversation!r} already exists")
+            raise StepRefused(
+                ErrorCode.ALREADY_EXISTS, f"conversation {event.conversation!r} already exists"
+            )
         self.router.queue(event.queue)  # refuses an unknown queue
-        record = _Conversation(event.conversation, dict(event.variables))
+        record = _Conversation(event.conversation, copy_mapping(event.variables))
         self._conversations[record.id] = record
         self._enqueue(record, event.queue, Wanted.ANY)
         self._serve()
@@ -638,7 +723,7 @@ class Switchboard:
     def _set_variable(self, event: SetVariable) -> None:
         record = self._live(event.conversation, "set_variable")
         self._holder_of(record, event.participant, None)
-        record.variables[event.name] = event.value
+        record.variables[event.name] = copy_json(event.value)
 
     def _escalate(self, event: Escalate) -> None:
         record = self._live(event.conversation, "escalate")
@@ -666,8 +751,9 @@ class Switchboard:
         self.router.participant(participant)
         if self.router.offer_of(record.id) != participant:
             raise StepRefused(
+                ErrorCode.NO_OFFER,
                 f"{participant!r} has no open offer for conversation {record.id!r} "
-                "(it may have timed out or been withdrawn)"
+                "(it may have timed out or been withdrawn)",
             )
 
     def _decline(self, event: Decline) -> None:
@@ -680,7 +766,9 @@ class Switchboard:
         record = self._live(event.conversation, "transfer")
         self._holder_of(record, event.participant, None)
         if event.to == event.participant:
-            raise StepRefused(f"{event.participant!r} cannot transfer to itself")
+            raise StepRefused(
+                ErrorCode.SELF_TRANSFER, f"{event.participant!r} cannot transfer to itself"
+            )
         # Everything routing would refuse (unknown queue, a named participant outside it or of
         # the wrong kind) is refused here, before the holder is let go.
         self.router.check_request(event.queue, wanted=event.kind, named=event.to)
@@ -727,7 +815,9 @@ class Switchboard:
         record = self._live(event.conversation, "propose")
         self._holder_of(record, event.participant, Kind.BOT)
         if self.router.participant(event.supervisor).kind is not Kind.HUMAN:
-            raise StepRefused(f"supervisor {event.supervisor!r} is not a human")
+            raise StepRefused(
+                ErrorCode.WRONG_KIND, f"supervisor {event.supervisor!r} is not a human"
+            )
         if event.supervisor not in record.monitors:
             self._add_monitor(record, event.supervisor)
             self._join(record, event.supervisor, Role.MONITOR)
@@ -744,7 +834,8 @@ class Switchboard:
         pending = next((p for p in record.proposals if p.supervisor == event.participant), None)
         if pending is None:
             raise StepRefused(
-                f"{event.participant!r} has no pending proposal in conversation {record.id!r}"
+                ErrorCode.NO_PROPOSAL,
+                f"{event.participant!r} has no pending proposal in conversation {record.id!r}",
             )
         record.proposals.remove(pending)
         approved = isinstance(event, Approve)
@@ -753,9 +844,13 @@ class Switchboard:
     def _monitor(self, event: Monitor) -> None:
         record = self._live(event.conversation, "monitor")
         if self.router.participant(event.participant).kind is not Kind.HUMAN:
-            raise StepRefused(f"{event.participant!r} is not a human; only humans monitor")
+            raise StepRefused(
+                ErrorCode.WRONG_KIND, f"{event.participant!r} is not a human; only humans monitor"
+            )
         if event.participant in record.monitors:
-            raise StepRefused(f"{event.participant!r} already monitors {record.id!r}")
+            raise StepRefused(
+                ErrorCode.ALREADY_MONITORS, f"{event.participant!r} already monitors {record.id!r}"
+            )
         self._add_monitor(record, event.participant)
         self._join(record, event.participant, Role.MONITOR)
 
@@ -763,7 +858,8 @@ class Switchboard:
         record = self._live(event.conversation, "take_over")
         if event.participant not in record.monitors:
             raise StepRefused(
-                f"{event.participant!r} does not monitor {record.id!r}; monitor it first"
+                ErrorCode.NOT_MONITOR,
+                f"{event.participant!r} does not monitor {record.id!r}; monitor it first",
             )
         # The router refuses (changing nothing) a monitor that is not available or has no room;
         # after that the lifecycle cannot refuse take_over from a bot-held state.
@@ -780,7 +876,7 @@ class Switchboard:
 
     def _survey_response(self, event: SurveyResponse) -> None:
         record = self._live(event.conversation, "survey_response")
-        record.survey_answers = dict(event.answers)
+        record.survey_answers = copy_mapping(event.answers)
         self._close(record, Trigger.SURVEY_RESPONSE)
 
     def _customer_left(self, event: CustomerLeft) -> None:
@@ -788,4 +884,4 @@ class Switchboard:
         self._close(record, Trigger.CUSTOMER_LEFT)
 
 
-__all__ = ["STEP_STATES", "Switchboard"]
+__all__ = ["DUPLICATE", "STEP_STATES", "StepResult", "StepStatus", "Switchboard"]

@@ -37,7 +37,7 @@ from handoff_fsm.effects import (
     Survey,
     WithdrawReason,
 )
-from handoff_fsm.errors import StepRefused
+from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.events import BotMessage, CustomerMessage, Decline, Event, Fallback, TakeOver, Tick
 from handoff_fsm.invariants import INVARIANTS, InvariantViolation
 from handoff_fsm.lifecycle import NO_FACTS, Facts, State, Trigger
@@ -237,7 +237,7 @@ class AnyBotMaySpeak(Switchboard):
     def _bot(self, event: BotMessage) -> None:
         record = self._live(event.conversation, "bot")
         if self.router.participant(event.participant).kind is not Kind.BOT:
-            raise StepRefused(f"{event.participant!r} is not a bot")
+            raise StepRefused(ErrorCode.WRONG_KIND, f"{event.participant!r} is not a bot")
         self._relay(record, event.participant, event.text, [CUSTOMER, *record.monitors])
 
 
