@@ -90,6 +90,7 @@ from handoff_fsm.events import (
     Wanted,
 )
 from handoff_fsm.lifecycle import BOT_HOLDING_STATES, HOLDING_STATES, Outcome, State
+from handoff_fsm.routing import inspect as routing_inspect
 from handoff_fsm.switchboard import Switchboard
 
 # ----------------------------------------------------------------------------- fingerprints
@@ -197,7 +198,7 @@ def fingerprint(board: Switchboard) -> Fingerprint:
         participants=participants,
         queues=queues,
         timers=board.pending_timers(),
-        router=router.dump(),
+        router=routing_inspect.dump(router),
     )
 
 

@@ -589,13 +589,11 @@ class Switchboard:
             return None
         queue = self.router.queue_of(record.id)
         assert queue is not None
-        if self.router.presence(bot) is PresenceStatus.OFFLINE or not self._has_room(bot, queue):
+        if self.router.presence(bot) is PresenceStatus.OFFLINE or not self.router.has_room(
+            bot, queue
+        ):
             return None
         return bot
-
-    def _has_room(self, participant: str, queue: str) -> bool:
-        spec = self.router.participant(participant)
-        return spec.capacity - self.router.load(participant) >= self.router.queue(queue).units
 
     def _return_to_bot(
         self, record: _Conversation, bot: str, trigger: Trigger, facts: lifecycle.Facts
@@ -742,23 +740,14 @@ class Switchboard:
 
     def _accept(self, event: Accept) -> None:
         record = self._live(event.conversation, "accept")
-        self._offered_to(record, event.participant)
+        self.router.check_offer(record.id, event.participant)
         self._fire(record, Trigger.AGENT_ACCEPTS)
         self.router.accept(record.id, event.participant, self.now)
         self._took(record, event.participant)
 
-    def _offered_to(self, record: _Conversation, participant: str) -> None:
-        self.router.participant(participant)
-        if self.router.offer_of(record.id) != participant:
-            raise StepRefused(
-                ErrorCode.NO_OFFER,
-                f"{participant!r} has no open offer for conversation {record.id!r} "
-                "(it may have timed out or been withdrawn)",
-            )
-
     def _decline(self, event: Decline) -> None:
         record = self._live(event.conversation, "decline")
-        self._offered_to(record, event.participant)
+        self.router.check_offer(record.id, event.participant)
         self._withdrawn(self.router.decline(record.id, event.participant, self.now))
         self._serve()
 

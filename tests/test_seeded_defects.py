@@ -179,7 +179,7 @@ class IdlesAfterDecline(Switchboard):
 
     def _decline(self, event: Decline) -> None:
         record = self._live(event.conversation, "decline")
-        self._offered_to(record, event.participant)
+        self.router.check_offer(record.id, event.participant)
         self._withdrawn(self.router.decline(record.id, event.participant, self.now))
 
 

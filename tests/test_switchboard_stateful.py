@@ -79,6 +79,7 @@ from handoff_fsm.events import (
 )
 from handoff_fsm.invariants import Auditor
 from handoff_fsm.lifecycle import BOT_HOLDING_STATES, HOLDING_STATES, State
+from handoff_fsm.routing import inspect as routing_inspect
 from handoff_fsm.switchboard import Switchboard
 
 FUZZ = os.environ.get("HYPOTHESIS_PROFILE") == "fuzz"
@@ -498,7 +499,7 @@ class SwitchboardMachine(RuleBasedStateMachine):
 
     @invariant()
     def router_books_balance(self) -> None:
-        assert self.board.router.audit() == []
+        assert routing_inspect.audit(self.board.router) == []
 
     @invariant()
     def next_deadline_is_the_earliest_pending_timer(self) -> None:
