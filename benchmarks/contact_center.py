@@ -86,6 +86,7 @@ from handoff_fsm.events import (
 )
 from handoff_fsm.lifecycle import BOT_HOLDING_STATES, State
 from handoff_fsm.switchboard import Switchboard
+from handoff_fsm.switchboard import inspect as switchboard_inspect
 
 #: One recorded step: the event, the time it comes with, and its delivery id.
 Step = tuple[Event, float, str]
@@ -272,7 +273,11 @@ class _Crowd:
         self.queues = [q.name for q in config.queues]
         self.humans = [p.id for p in config.participants if p.kind is Kind.HUMAN]
         self.humans_of = {
-            q.name: [m for m in q.members if self.board.router.participant(m).kind is Kind.HUMAN]
+            q.name: [
+                m
+                for m in q.members
+                if switchboard_inspect.router_of(self.board).participant(m).kind is Kind.HUMAN
+            ]
             for q in config.queues
         }
         self.bags = {name: _Bag() for name in CLASSES}
@@ -304,7 +309,11 @@ class _Crowd:
         elif state is State.SURVEY:
             new = SURVEY
         else:
-            new = OFFERED if board.router.offer_of(cid) is not None else WAITING
+            new = (
+                OFFERED
+                if switchboard_inspect.router_of(board).offer_of(cid) is not None
+                else WAITING
+            )
         old = self.class_of.get(cid)
         if old == new:
             return
@@ -347,7 +356,7 @@ class _Crowd:
         return self._customer(anyone)
 
     def _make(self, kind: str) -> tuple[Event, str] | None:
-        rng, router = self.rng, self.board.router
+        rng, router = self.rng, switchboard_inspect.router_of(self.board)
         if kind == "customer":
             cid = self.live.choice(rng)
             return None if cid is None else self._customer(cid)
@@ -416,7 +425,7 @@ class _Crowd:
         return CustomerMessage(conversation=cid, text=text), kind
 
     def _transfer(self) -> tuple[Event, str] | None:
-        rng, router = self.rng, self.board.router
+        rng, router = self.rng, switchboard_inspect.router_of(self.board)
         by_bot = rng.random() < 0.4
         cid = self._pick(BOT_HELD if by_bot else HUMAN_HELD)
         if cid is None:
@@ -498,7 +507,7 @@ def build(shape: Shape) -> ContactCenter:
     crowd.warm_up()
     warm = pickle.dumps(crowd.board, protocol=pickle.HIGHEST_PROTOCOL)
     warm_classes = {name: len(crowd.bags[name]) for name in CLASSES}
-    router = crowd.board.router
+    router = switchboard_inspect.router_of(crowd.board)
     used = sum(router.load(h) for h in crowd.humans)
     capacity = sum(router.participant(h).capacity for h in crowd.humans)
     substituted_before = crowd.substituted

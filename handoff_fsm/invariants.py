@@ -92,6 +92,7 @@ from handoff_fsm.events import (
 from handoff_fsm.lifecycle import BOT_HOLDING_STATES, HOLDING_STATES, Outcome, State
 from handoff_fsm.routing import inspect as routing_inspect
 from handoff_fsm.switchboard import Switchboard
+from handoff_fsm.switchboard import inspect as switchboard_inspect
 
 # ----------------------------------------------------------------------------- fingerprints
 
@@ -151,7 +152,7 @@ class Fingerprint:
 
 def fingerprint(board: Switchboard) -> Fingerprint:
     """Read every observable of `board` through its public API (nothing is changed)."""
-    router = board.router
+    router = switchboard_inspect.router_of(board)
     conversations = {
         cid: ConversationPrint(
             state=_known_state(board, cid),
@@ -169,10 +170,10 @@ def fingerprint(board: Switchboard) -> Fingerprint:
             named=router.named(cid),
             held_before=router.held_before(cid),
             declined=router.declined(cid),
-            fallbacks=board.fallbacks_of(cid),
-            return_bot=board.return_bot_of(cid),
-            proposals=board.proposals_of(cid),
-            survey_answers=board.survey_answers_of(cid),
+            fallbacks=switchboard_inspect.fallbacks_of(board, cid),
+            return_bot=switchboard_inspect.return_bot_of(board, cid),
+            proposals=switchboard_inspect.proposals_of(board, cid),
+            survey_answers=switchboard_inspect.survey_answers_of(board, cid),
         )
         for cid in board.conversations()
     }
@@ -197,7 +198,7 @@ def fingerprint(board: Switchboard) -> Fingerprint:
         conversations=conversations,
         participants=participants,
         queues=queues,
-        timers=board.pending_timers(),
+        timers=switchboard_inspect.pending_timers(board),
         router=routing_inspect.dump(router),
     )
 

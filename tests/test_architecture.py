@@ -36,7 +36,6 @@ OVERSIZED = {
     "adapters/scenario.py": "the scenario reader's issue splits it (safe YAML module)",
     "adapters/store.py": "rewritten by the store's issue",
     "invariants.py": "split into handoff_fsm/testing/ (this issue, step 7)",
-    "switchboard.py": "split into handoff_fsm/switchboard/ (this issue, step 5)",
 }
 
 

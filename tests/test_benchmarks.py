@@ -66,6 +66,7 @@ from handoff_fsm.events import Accept
 from handoff_fsm.lifecycle import Guard, Snapshot, State, Trigger
 from handoff_fsm.routing import Explanation, Router
 from handoff_fsm.routing import inspect as routing_inspect
+from handoff_fsm.switchboard import inspect as switchboard_inspect
 
 ROOT = Path(__file__).resolve().parent.parent
 FACT_SETS = [
@@ -374,7 +375,7 @@ def test_the_contact_center_is_warm_in_every_state(center: contact_center.Contac
     board = center.restore()
     live = [c for c in board.conversations() if board.state_of(c) is not State.ENDED]
     assert len(live) == shape.live == len(board.conversations())  # the ended were forgotten
-    assert board.pending_timers()  # offers, waits and surveys are running
+    assert switchboard_inspect.pending_timers(board)  # offers, waits and surveys are running
 
 
 def test_the_stream_holds_every_kind_of_step(center: contact_center.ContactCenter) -> None:

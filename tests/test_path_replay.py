@@ -72,6 +72,7 @@ from handoff_fsm.invariants import Auditor
 from handoff_fsm.lifecycle import Guard, Outcome, State
 from handoff_fsm.model import load_bundled
 from handoff_fsm.switchboard import Switchboard
+from handoff_fsm.switchboard import inspect as switchboard_inspect
 
 MODEL = load_bundled("lifecycle")
 C = "c1"
@@ -204,7 +205,9 @@ class Replay:
         return lane
 
     def wait_deadline(self) -> float:
-        return next(t[0] for t in self.board.pending_timers() if t[1:3] == ("wait", C))
+        return next(
+            t[0] for t in switchboard_inspect.pending_timers(self.board) if t[1:3] == ("wait", C)
+        )
 
     def disable_return(self) -> None:
         """The bot that handed the wait over can no longer take it back (it goes offline)."""
@@ -326,7 +329,9 @@ class Replay:
         self.send(SurveyResponse(conversation=C, answers={"rating": 5}))
 
     def _survey_timeout(self, at: int, edge: PathEdge) -> None:
-        survey = next(t[0] for t in self.board.pending_timers() if t[1:3] == ("survey", C))
+        survey = next(
+            t[0] for t in switchboard_inspect.pending_timers(self.board) if t[1:3] == ("survey", C)
+        )
         self.send(Tick(now=survey))
 
     def _customer_left(self, at: int, edge: PathEdge) -> None:

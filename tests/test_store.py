@@ -86,6 +86,7 @@ from handoff_fsm.events import (
 )
 from handoff_fsm.lifecycle import State
 from handoff_fsm.switchboard import StepResult, Switchboard
+from handoff_fsm.switchboard import inspect as switchboard_inspect
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_EXAMPLE = ROOT / "tests" / "data" / "spec_example.yaml"
@@ -650,7 +651,7 @@ def runs(draw: st.DrawFn) -> list[Call]:
     for _ in range(draw(st.integers(0, 30))):
         live = [c for c in shadow.conversations() if shadow.state_of(c) is not State.ENDED]
         conversation = draw(st.sampled_from([*live * 3, *CONVERSATIONS]))
-        router = shadow.router
+        router = switchboard_inspect.router_of(shadow)
         likely = [router.holder(conversation), router.offer_of(conversation)]
         if conversation in shadow.conversations():
             likely += shadow.monitors_of(conversation)

@@ -21,6 +21,7 @@ from handoff_fsm.events import (
     Tick,
 )
 from handoff_fsm.switchboard import StepResult, StepStatus, Switchboard
+from handoff_fsm.switchboard import inspect as switchboard_inspect
 from handoff_fsm.vocabulary import JsonValue, Kind, State
 
 
@@ -185,7 +186,7 @@ def test_a_set_value_and_survey_answers_are_copied_in() -> None:
     rating = answers["rating"]
     assert isinstance(rating, list)
     rating.append(1)
-    assert sb.survey_answers_of("c1") == {"rating": [5]}
+    assert switchboard_inspect.survey_answers_of(sb, "c1") == {"rating": [5]}
 
 
 def test_a_context_handed_out_shares_nothing_with_the_state() -> None:
