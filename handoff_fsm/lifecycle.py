@@ -10,8 +10,8 @@ return to? what does the queue's overflow do?); the one guard the lifecycle keep
 Rules:
 - The transition table comes from `models/lifecycle.yaml` and nowhere else. It is compiled once, at
   import, into a dict keyed by (state, trigger) whose rules are tried in the file's order. The
-  reference interpreter (`handoff_fsm.reference`, on `transitions`) reads the same file; a test
-  checks the two agree on every (state, trigger, guard outcome).
+  reference interpreter (`handoff_fsm.testing.reference`, on `transitions`) reads the same file;
+  a test checks the two agree on every (state, trigger, guard outcome).
 - Snapshots are immutable and few (state x outcome x human_held), so they are interned: creating a
   conversation and stepping it allocate nothing, and a million idle conversations share a handful
   of objects.

@@ -3,7 +3,7 @@
 Theory of operation: `handoff_fsm.analysis` generates walks through `models/lifecycle.yaml` (the
 transition cover, one path to each edge, and every simple path to a final state). `Replay` turns
 each walk into switchboard steps, edge by edge, under one fixed configuration that makes every
-edge possible, runs them through `handoff_fsm.invariants.Auditor` (so every runtime invariant is
+edge possible, runs them through `handoff_fsm.testing.Auditor` (so every runtime invariant is
 checked on the way), and asserts that after each edge the conversation is in the edge's
 destination state (and, on a final edge, has the edge's outcome).
 
@@ -68,11 +68,11 @@ from handoff_fsm.events import (
     Transfer,
     Wanted,
 )
-from handoff_fsm.invariants import Auditor
 from handoff_fsm.lifecycle import Guard, Outcome, State
 from handoff_fsm.model import load_bundled
 from handoff_fsm.switchboard import Switchboard
 from handoff_fsm.switchboard import inspect as switchboard_inspect
+from handoff_fsm.testing import Auditor
 
 MODEL = load_bundled("lifecycle")
 C = "c1"

@@ -5,7 +5,7 @@ real `Switchboard` with one plausible defect (a subclass overriding one method, 
 books capacity wrongly). `test_stateful_fuzzing_catches_the_seeded_defect` runs the very machine
 of `tests/test_switchboard_stateful.py` against it, bounded and derandomized, and expects the run
 to FAIL with an `InvariantViolation` that names the invariant the defect breaks. Together they
-give every invariant of `handoff_fsm.invariants.CHECKS` at least one engine defect it catches
+give every invariant of `handoff_fsm.testing.CHECKS` at least one engine defect it catches
 (`test_every_invariant_has_a_seeded_defect`). The model-level seeded defects of the static
 analysis are the YAML files of `tests/defects/` (see docs/verification.md).
 
@@ -39,11 +39,11 @@ from handoff_fsm.effects import (
 )
 from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.events import BotMessage, CustomerMessage, Decline, Event, Fallback, TakeOver, Tick
-from handoff_fsm.invariants import INVARIANTS, InvariantViolation
 from handoff_fsm.lifecycle import NO_FACTS, Facts, State, Trigger
 from handoff_fsm.routing import Router, Withdrawn
 from handoff_fsm.switchboard import Switchboard
 from handoff_fsm.switchboard.record import ConversationRecord
+from handoff_fsm.testing import INVARIANTS, InvariantViolation
 
 
 class SkipsContextSet(Switchboard):

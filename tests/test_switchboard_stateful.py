@@ -11,7 +11,7 @@ most steps are meaningful and many are refused. Steps carry dates (forward, exac
 sometimes backwards) and ids (fresh, reused, redelivered). `hypothesis.event` counts accepted and
 refused steps per kind (`--hypothesis-show-statistics`).
 
-Every step goes through `handoff_fsm.invariants.Auditor`, which checks every runtime invariant and
+Every step goes through `handoff_fsm.testing.Auditor`, which checks every runtime invariant and
 raises `InvariantViolation` on the first broken one; the router's own audit and the timer view
 are `@invariant`s. The engine class is an attribute, so `tests/test_seeded_defects.py` runs this
 same machine against defective engines and expects it to fail.
@@ -77,11 +77,11 @@ from handoff_fsm.events import (
     Transfer,
     Wanted,
 )
-from handoff_fsm.invariants import Auditor
 from handoff_fsm.lifecycle import BOT_HOLDING_STATES, HOLDING_STATES, State
 from handoff_fsm.routing import inspect as routing_inspect
 from handoff_fsm.switchboard import Switchboard
 from handoff_fsm.switchboard import inspect as switchboard_inspect
+from handoff_fsm.testing import Auditor
 
 FUZZ = os.environ.get("HYPOTHESIS_PROFILE") == "fuzz"
 

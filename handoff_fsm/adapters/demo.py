@@ -17,13 +17,12 @@ from pathlib import Path
 
 import attrs
 
-from handoff_fsm.adapters.run import run_scenario
+from handoff_fsm.adapters.run import BASE_KEYS, run_scenario
 from handoff_fsm.adapters.scenario import Scenario, ScenarioStep, load_scenario
 
 HELP = "run the seed handoff scenarios and print their timelines"
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "docs" / "scenarios"
-_BASE = ("seq", "step", "kind", "conversation", "to", "state")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +58,7 @@ def timeline(scenario: Scenario, lines: list[dict[str, object]]) -> Iterable[str
         yield f"{step.index:>3}  {_describe(step)}"
         for row in rows:
             _track(holders, row)
-            extra = {k: v for k, v in row.items() if k not in _BASE and k != "context"}
+            extra = {k: v for k, v in row.items() if k not in BASE_KEYS and k != "context"}
             if "context" in row:
                 context = row["context"]
                 assert isinstance(context, dict)

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 HELP = "run a scenario file (JSON or YAML) and print one JSON line per effect"
 
 ERROR_KIND = "error"
+#: The output key order of every line (SPEC §5): written here once, read by every adapter.
 BASE_KEYS = ("seq", "step", "kind", "conversation", "to", "state")
 
 
@@ -214,14 +215,10 @@ def format_line(
 ) -> str:
     """One output line, without its line end: the base keys in the contract's order, then
     `fields` in their own order."""
-    line: dict[str, JsonValue] = {
-        "seq": seq,
-        "step": step,
-        "kind": kind,
-        "conversation": conversation,
-        "to": to,
-        "state": None if state is None else state.value,
-    }
+    values: tuple[JsonValue, ...] = (
+        seq, step, kind, conversation, to, None if state is None else state.value,
+    )  # fmt: skip
+    line: dict[str, JsonValue] = dict(zip(BASE_KEYS, values, strict=True))
     for key, value in (fields or {}).items():
         if key in line:
             raise ValueError(f"field {key!r} of a {kind!r} line would overwrite a base key")
