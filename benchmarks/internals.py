@@ -14,6 +14,7 @@ from __future__ import annotations
 from handoff_fsm.lifecycle import State
 from handoff_fsm.routing import Explanation, Offered, Router
 from handoff_fsm.switchboard import Switchboard
+from handoff_fsm.switchboard import inspect as switchboard_inspect
 
 __all__ = [
     "Explanation",
@@ -29,13 +30,13 @@ __all__ = [
 
 def router_of(board: Switchboard) -> Router:
     """The switchboard's router, for reading holders, offers and loads (never for changing
-    anything). Integrator: repoint to the inspection module once `Switchboard.router` is private."""
-    return board.router
+    anything), through the switchboard's inspection module (the router is private to it)."""
+    return switchboard_inspect.router_of(board)
 
 
 def line_length(board: Switchboard, queue: str) -> int:
     """How many conversations wait in `queue`'s line (the backlog the notes report)."""
-    return len(board.router.line(queue))
+    return len(router_of(board).line(queue))
 
 
 def state_of(board: Switchboard, conversation: str) -> State | None:
@@ -50,4 +51,4 @@ def conversations(board: Switchboard) -> tuple[str, ...]:
 
 def pending_timers(board: Switchboard) -> tuple[tuple[float, str, str, str], ...]:
     """The timers not yet fired (the tests check a warm center has some)."""
-    return board.pending_timers()
+    return switchboard_inspect.pending_timers(board)

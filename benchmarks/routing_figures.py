@@ -46,6 +46,7 @@ from benchmarks.internals import Offered, Router
 from benchmarks.report import Figure, Result, SuiteResult, Target
 from handoff_fsm.config import Kind, ParticipantSpec, QueueSpec, Strategy
 from handoff_fsm.events import PresenceStatus, Wanted
+from handoff_fsm.routing import inspect as routing_inspect
 
 SIZES = (100, 1_000, 10_000, 100_000)
 QUICK_SIZES = (100, 1_000, 10_000)  # --quick: building the largest queue alone takes seconds
@@ -133,9 +134,9 @@ def probe(queue: Queue) -> tuple[str, str, int]:
     chosen = router.explain(cid).chosen
     router.leave(cid, 1.0)
     router.forget(cid)
-    before = router.selection_steps
+    before = routing_inspect.selection_steps(router)
     offered = select(router, cid)
-    visited = router.selection_steps - before
+    visited = routing_inspect.selection_steps(router) - before
     undo(router, cid)
     return offered, chosen or "nobody", visited
 

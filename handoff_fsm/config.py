@@ -9,22 +9,11 @@ strategy is `highest_capacity`, a wait that runs out ends the conversation `unse
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 
 import attrs
 
-
-class Kind(enum.StrEnum):
-    BOT = "bot"
-    HUMAN = "human"
-
-
-class Strategy(enum.StrEnum):
-    HIGHEST_CAPACITY = "highest_capacity"
-    ROUND_ROBIN = "round_robin"
-    LEAST_ACTIVE = "least_active"
-    MOST_IDLE = "most_idle"
+from handoff_fsm.vocabulary import Kind, Strategy
 
 
 @attrs.frozen(kw_only=True)
@@ -95,3 +84,19 @@ class Config:
         return cls(
             settings=settings or Settings(), participants=tuple(participants), queues=tuple(queues)
         )
+
+
+__all__ = [
+    "DEFAULT_CANCEL_PHRASES",
+    "DEFAULT_ESCALATION_PHRASES",
+    "Config",
+    "Kind",
+    "Overflow",
+    "OverflowEnd",
+    "OverflowReturnToBot",
+    "OverflowTransfer",
+    "ParticipantSpec",
+    "QueueSpec",
+    "Settings",
+    "Strategy",
+]

@@ -12,27 +12,12 @@ Rules: frozen and keyword-only; `to` is a participant id, `"customer"`, or None.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from typing import ClassVar, TypeAlias
 
 import attrs
 
-from handoff_fsm.events import JsonValue
-from handoff_fsm.lifecycle import Outcome
-
-CUSTOMER = "customer"
-
-
-class Role(enum.StrEnum):
-    HOLDER = "holder"
-    MONITOR = "monitor"
-
-
-class WithdrawReason(enum.StrEnum):
-    DECLINED = "declined"
-    TIMEOUT = "timeout"
-    CANCELLED = "cancelled"
+from handoff_fsm.vocabulary import CUSTOMER, JsonValue, Outcome, Role, WithdrawReason
 
 
 @attrs.frozen(kw_only=True)
@@ -210,3 +195,27 @@ EFFECT_TYPES: tuple[type[Effect], ...] = (
     ParticipantAdded, ContextSet, Greeting, Message, Queued, Offer, OfferWithdrawn,
     ParticipantRemoved, ApprovalRequested, Approval, Survey, Ended,
 )  # fmt: skip
+
+
+__all__ = [
+    "CUSTOMER",
+    "EFFECT_TYPES",
+    "Approval",
+    "ApprovalRequested",
+    "Context",
+    "ContextSet",
+    "Effect",
+    "Ended",
+    "Entry",
+    "Greeting",
+    "JsonValue",
+    "Message",
+    "Offer",
+    "OfferWithdrawn",
+    "ParticipantAdded",
+    "ParticipantRemoved",
+    "Queued",
+    "Role",
+    "Survey",
+    "WithdrawReason",
+]

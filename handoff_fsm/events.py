@@ -1,40 +1,46 @@
 """Input events of the switchboard: one small frozen class per step kind of the contract.
 
 Theory of operation: an embedding service (or the scenario runner) turns whatever arrives on its
-wire into one of these and hands it to `Switchboard.handle`, with the time and, optionally, a
-delivery id. The classes carry data only: no behaviour, no validation beyond their types. Field
-names follow the scenario format of SPEC §5 (`participant` is the actor of the step).
+wire into one of these and hands it to `Switchboard.step`, with the time and, optionally, a
+delivery id. Field names follow the scenario format of SPEC §5 (`participant` is the actor of the
+step). Every event answers `conversation` (the conversation it names, None for `presence` and
+`tick`) and `validate()`: the one check of its fields' types and values, shared by the Python API
+(the switchboard calls it before anything changes) and the scenario reader.
 
-Rules: keyword-only, frozen; `STEP` is the step kind's name in the scenario format.
+Rules: keyword-only, frozen; `STEP` is the step kind's name in the scenario format. The checks are
+derived from the field annotations, so a new field is checked as soon as it is declared (and a
+field of a type nobody knows how to check fails at import).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import ClassVar, TypeAlias
 
 import attrs
 
-JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"
+from handoff_fsm.errors import InvalidStep
+from handoff_fsm.values import describe, json_problem, mapping_problem, text_problem, time_problem
+from handoff_fsm.vocabulary import JsonValue, PresenceStatus, Wanted
 
 
-class Wanted(enum.StrEnum):
-    """The kind of participant a transfer asks for."""
+class _Step:
+    """What every event class shares: its field checks."""
 
-    BOT = "bot"
-    HUMAN = "human"
-    ANY = "any"
+    __slots__ = ()
+    STEP: ClassVar[str]
 
-
-class PresenceStatus(enum.StrEnum):
-    AVAILABLE = "available"
-    AWAY = "away"
-    OFFLINE = "offline"
+    def validate(self) -> None:
+        """Raise `InvalidStep` (code `invalid_step`) naming the first field that is wrong."""
+        for name, check in _CHECKS[type(self)]:
+            problem = check(getattr(self, name))
+            if problem is not None:
+                raise InvalidStep(f"{self.STEP}.{name} {problem}", step=self.STEP, field=name)
 
 
 @attrs.frozen(kw_only=True)
-class Start:
+class Start(_Step):
     STEP: ClassVar[str] = "start"
     conversation: str
     queue: str
@@ -42,14 +48,14 @@ class Start:
 
 
 @attrs.frozen(kw_only=True)
-class CustomerMessage:
+class CustomerMessage(_Step):
     STEP: ClassVar[str] = "customer"
     conversation: str
     text: str
 
 
 @attrs.frozen(kw_only=True)
-class BotMessage:
+class BotMessage(_Step):
     STEP: ClassVar[str] = "bot"
     conversation: str
     participant: str
@@ -57,7 +63,7 @@ class BotMessage:
 
 
 @attrs.frozen(kw_only=True)
-class AgentMessage:
+class AgentMessage(_Step):
     STEP: ClassVar[str] = "agent"
     conversation: str
     participant: str
@@ -65,7 +71,7 @@ class AgentMessage:
 
 
 @attrs.frozen(kw_only=True)
-class Fallback:
+class Fallback(_Step):
     """The bot did not understand a customer message (counts toward `fallback_limit`)."""
 
     STEP: ClassVar[str] = "fallback"
@@ -74,7 +80,7 @@ class Fallback:
 
 
 @attrs.frozen(kw_only=True)
-class SetVariable:
+class SetVariable(_Step):
     STEP: ClassVar[str] = "set_variable"
     conversation: str
     participant: str
@@ -83,7 +89,7 @@ class SetVariable:
 
 
 @attrs.frozen(kw_only=True)
-class Escalate:
+class Escalate(_Step):
     """A bot's explicit "transfer to agent" step."""
 
     STEP: ClassVar[str] = "escalate"
@@ -93,21 +99,21 @@ class Escalate:
 
 
 @attrs.frozen(kw_only=True)
-class Accept:
+class Accept(_Step):
     STEP: ClassVar[str] = "accept"
     conversation: str
     participant: str
 
 
 @attrs.frozen(kw_only=True)
-class Decline:
+class Decline(_Step):
     STEP: ClassVar[str] = "decline"
     conversation: str
     participant: str
 
 
 @attrs.frozen(kw_only=True)
-class Transfer:
+class Transfer(_Step):
     """The holder hands the conversation to a queue, optionally for a kind or a participant."""
 
     STEP: ClassVar[str] = "transfer"
@@ -119,7 +125,7 @@ class Transfer:
 
 
 @attrs.frozen(kw_only=True)
-class Cancel:
+class Cancel(_Step):
     """The customer cancels a wait (a cancel phrase is turned into this too)."""
 
     STEP: ClassVar[str] = "cancel"
@@ -127,14 +133,18 @@ class Cancel:
 
 
 @attrs.frozen(kw_only=True)
-class Presence:
+class Presence(_Step):
     STEP: ClassVar[str] = "presence"
     participant: str
     status: PresenceStatus
 
+    @property
+    def conversation(self) -> None:
+        return None
+
 
 @attrs.frozen(kw_only=True)
-class Propose:
+class Propose(_Step):
     """A bot asks a named human to approve an action."""
 
     STEP: ClassVar[str] = "propose"
@@ -145,35 +155,35 @@ class Propose:
 
 
 @attrs.frozen(kw_only=True)
-class Approve:
+class Approve(_Step):
     STEP: ClassVar[str] = "approve"
     conversation: str
     participant: str
 
 
 @attrs.frozen(kw_only=True)
-class Reject:
+class Reject(_Step):
     STEP: ClassVar[str] = "reject"
     conversation: str
     participant: str
 
 
 @attrs.frozen(kw_only=True)
-class Monitor:
+class Monitor(_Step):
     STEP: ClassVar[str] = "monitor"
     conversation: str
     participant: str
 
 
 @attrs.frozen(kw_only=True)
-class TakeOver:
+class TakeOver(_Step):
     STEP: ClassVar[str] = "take_over"
     conversation: str
     participant: str
 
 
 @attrs.frozen(kw_only=True)
-class End:
+class End(_Step):
     STEP: ClassVar[str] = "end"
     conversation: str
     participant: str
@@ -181,24 +191,28 @@ class End:
 
 
 @attrs.frozen(kw_only=True)
-class SurveyResponse:
+class SurveyResponse(_Step):
     STEP: ClassVar[str] = "survey_response"
     conversation: str
     answers: Mapping[str, JsonValue] = attrs.field(factory=dict)
 
 
 @attrs.frozen(kw_only=True)
-class CustomerLeft:
+class CustomerLeft(_Step):
     STEP: ClassVar[str] = "customer_left"
     conversation: str
 
 
 @attrs.frozen(kw_only=True)
-class Tick:
+class Tick(_Step):
     """Only moves time (to `now`)."""
 
     STEP: ClassVar[str] = "tick"
     now: float
+
+    @property
+    def conversation(self) -> None:
+        return None
 
 
 Event: TypeAlias = (
@@ -231,3 +245,86 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     SurveyResponse, CustomerLeft, Tick,
 )  # fmt: skip
 EVENT_BY_STEP: dict[str, type[Event]] = {cls.STEP: cls for cls in EVENT_TYPES}
+
+
+# -- field checks, by annotation ------------------------------------------------------------------
+
+_Check = Callable[[object], "str | None"]
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else text_problem(value)
+
+
+def _boolean(value: object) -> str | None:
+    return None if isinstance(value, bool) else f"must be true or false, got {describe(value)}"
+
+
+def _choice(choices: type[enum.StrEnum]) -> _Check:
+    names = " or ".join(member.value for member in choices)
+
+    def check(value: object) -> str | None:
+        if isinstance(value, choices):
+            return None
+        return f"must be {names}, got {describe(value)}"
+
+    return check
+
+
+FIELD_CHECKS: dict[str, _Check] = {
+    "str": text_problem,
+    "str | None": _optional_text,
+    "bool": _boolean,
+    "float": time_problem,
+    "JsonValue": json_problem,
+    "Mapping[str, JsonValue]": mapping_problem,
+    "Wanted": _choice(Wanted),
+    "PresenceStatus": _choice(PresenceStatus),
+}
+"""The check of a field, by its annotation as written in this module."""
+
+
+def _checks_of(cls: type[Event]) -> tuple[tuple[str, _Check], ...]:
+    checks = []
+    for field in attrs.fields(cls):
+        annotation = field.type if isinstance(field.type, str) else repr(field.type)
+        if annotation not in FIELD_CHECKS:
+            raise TypeError(f"events: no check for field type {annotation!r}; add one")
+        checks.append((field.name, FIELD_CHECKS[annotation]))
+    return tuple(checks)
+
+
+_CHECKS: dict[type[_Step], tuple[tuple[str, _Check], ...]] = {
+    cls: _checks_of(cls) for cls in EVENT_TYPES
+}
+
+__all__ = [
+    "EVENT_BY_STEP",
+    "EVENT_TYPES",
+    "FIELD_CHECKS",
+    "Accept",
+    "AgentMessage",
+    "Approve",
+    "BotMessage",
+    "Cancel",
+    "CustomerLeft",
+    "CustomerMessage",
+    "Decline",
+    "End",
+    "Escalate",
+    "Event",
+    "Fallback",
+    "JsonValue",
+    "Monitor",
+    "Presence",
+    "PresenceStatus",
+    "Propose",
+    "Reject",
+    "SetVariable",
+    "Start",
+    "SurveyResponse",
+    "TakeOver",
+    "Tick",
+    "Transfer",
+    "Wanted",
+]

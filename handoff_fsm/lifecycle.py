@@ -10,72 +10,32 @@ return to? what does the queue's overflow do?); the one guard the lifecycle keep
 Rules:
 - The transition table comes from `models/lifecycle.yaml` and nowhere else. It is compiled once, at
   import, into a dict keyed by (state, trigger) whose rules are tried in the file's order. The
-  reference interpreter (`handoff_fsm.reference`, on `transitions`) reads the same file; a test
-  checks the two agree on every (state, trigger, guard outcome).
+  reference interpreter (`handoff_fsm.testing.reference`, on `transitions`) reads the same file;
+  a test checks the two agree on every (state, trigger, guard outcome).
 - Snapshots are immutable and few (state x outcome x human_held), so they are interned: creating a
   conversation and stepping it allocate nothing, and a million idle conversations share a handful
   of objects.
-- The enums below must name exactly what the model names; import fails loudly otherwise.
+- The enums (`handoff_fsm.vocabulary`) must name exactly what the model names; compiling the table
+  fails loudly otherwise. This is the one core module that reads a model file at import.
 """
 
 from __future__ import annotations
-
-import enum
 
 import attrs
 
 from handoff_fsm.errors import TriggerRefused
 from handoff_fsm.model import MachineModel, TransitionSpec, load_bundled, require_names
-
-
-class State(enum.StrEnum):
-    NEW = "new"
-    BOT_ACTIVE = "bot_active"
-    WAITING = "waiting"
-    AGENT_ENGAGED = "agent_engaged"
-    RETURNED_TO_BOT = "returned_to_bot"
-    SURVEY = "survey"
-    ENDED = "ended"
-
-
-class Outcome(enum.StrEnum):
-    RESOLVED = "resolved"
-    SURVEY_COMPLETED = "survey_completed"
-    SURVEY_SKIPPED = "survey_skipped"
-    ABANDONED = "abandoned"
-    UNSERVED = "unserved"
-
-
-class Trigger(enum.StrEnum):
-    BOT_TAKES = "bot_takes"
-    ENQUEUE = "enqueue"
-    AGENT_ACCEPTS = "agent_accepts"
-    ESCALATE = "escalate"
-    ESCALATION_PHRASE = "escalation_phrase"
-    FALLBACK_LIMIT = "fallback_limit"
-    TRANSFER = "transfer"
-    HOLDER_OFFLINE = "holder_offline"
-    CANCEL = "cancel"
-    WAIT_TIMEOUT = "wait_timeout"
-    TAKE_OVER = "take_over"
-    END = "end"
-    END_WITH_SURVEY = "end_with_survey"
-    SURVEY_RESPONSE = "survey_response"
-    SURVEY_TIMEOUT = "survey_timeout"
-    CUSTOMER_LEFT = "customer_left"
-
-
-class Guard(enum.StrEnum):
-    HUMAN_HELD_BEFORE = "human_held_before"
-    BOT_TO_RETURN_TO = "bot_to_return_to"
-    OVERFLOW_TRANSFER = "overflow_transfer"
-    OVERFLOW_RETURNS_TO_BOT = "overflow_returns_to_bot"
-
+from handoff_fsm.vocabulary import (
+    BOT_HOLDING_STATES,
+    HOLDING_STATES,
+    Guard,
+    Outcome,
+    State,
+    Trigger,
+)
 
 #: Guards the lifecycle answers from the snapshot; the caller never supplies them.
 KEPT_GUARDS = frozenset({Guard.HUMAN_HELD_BEFORE})
-HOLDING_STATES = frozenset({State.BOT_ACTIVE, State.AGENT_ENGAGED, State.RETURNED_TO_BOT})
-BOT_HOLDING_STATES = frozenset({State.BOT_ACTIVE, State.RETURNED_TO_BOT})
 
 Facts = frozenset[Guard]
 NO_FACTS: Facts = frozenset()
@@ -209,3 +169,26 @@ def can_step(snapshot: Snapshot, trigger: Trigger, facts: Facts = NO_FACTS) -> b
     except TriggerRefused:
         return False
     return True
+
+
+__all__ = [
+    "BOT_HOLDING_STATES",
+    "HOLDING_STATES",
+    "KEPT_GUARDS",
+    "MODEL",
+    "MODEL_FINAL_STATES",
+    "NEW",
+    "NO_FACTS",
+    "Facts",
+    "Guard",
+    "Outcome",
+    "Snapshot",
+    "State",
+    "Transition",
+    "Trigger",
+    "allowed_triggers",
+    "can_step",
+    "check_model_matches_code",
+    "compile_table",
+    "step",
+]

@@ -3,7 +3,7 @@
 Theory of operation: `tools.analysis` generates walks through `models/lifecycle.yaml` (the
 transition cover, one path to each edge, and every simple path to a final state). `Replay` turns
 each walk into switchboard steps, edge by edge, under one fixed configuration that makes every
-edge possible, runs them through `handoff_fsm.invariants.Auditor` (so every runtime invariant is
+edge possible, runs them through `handoff_fsm.testing.Auditor` (so every runtime invariant is
 checked on the way), and asserts that after each edge the conversation is in the edge's
 destination state (and, on a final edge, has the edge's outcome).
 
@@ -67,10 +67,11 @@ from handoff_fsm.events import (
     Transfer,
     Wanted,
 )
-from handoff_fsm.invariants import Auditor
 from handoff_fsm.lifecycle import Guard, Outcome, State
 from handoff_fsm.model import load_bundled
 from handoff_fsm.switchboard import Switchboard
+from handoff_fsm.switchboard import inspect as switchboard_inspect
+from handoff_fsm.testing import Auditor
 from handoff_fsm.tools.analysis import Path, PathEdge, simple_paths_to_finals, transition_cover
 
 MODEL = load_bundled("lifecycle")
@@ -204,7 +205,9 @@ class Replay:
         return lane
 
     def wait_deadline(self) -> float:
-        return next(t[0] for t in self.board.pending_timers() if t[1:3] == ("wait", C))
+        return next(
+            t[0] for t in switchboard_inspect.pending_timers(self.board) if t[1:3] == ("wait", C)
+        )
 
     def disable_return(self) -> None:
         """The bot that handed the wait over can no longer take it back (it goes offline)."""
@@ -326,7 +329,9 @@ class Replay:
         self.send(SurveyResponse(conversation=C, answers={"rating": 5}))
 
     def _survey_timeout(self, at: int, edge: PathEdge) -> None:
-        survey = next(t[0] for t in self.board.pending_timers() if t[1:3] == ("survey", C))
+        survey = next(
+            t[0] for t in switchboard_inspect.pending_timers(self.board) if t[1:3] == ("survey", C)
+        )
         self.send(Tick(now=survey))
 
     def _customer_left(self, at: int, edge: PathEdge) -> None:

@@ -48,9 +48,10 @@ from handoff_fsm.effects import (
     Survey,
     WithdrawReason,
 )
-from handoff_fsm.errors import StepRefused
+from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.events import Event
 from handoff_fsm.lifecycle import Outcome, State
+from handoff_fsm.switchboard import StepResult, StepStatus
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "scenario-format.md"
 
@@ -77,15 +78,15 @@ class FakeSwitchboard:
     calls: list[Call] = attrs.field(factory=list)
     state_reads: list[tuple[int, str]] = attrs.field(factory=list)
 
-    def handle(
+    def step(
         self, event: Event, *, now: float | None = None, step_id: str | None = None
-    ) -> list[Effect]:
+    ) -> StepResult:
         outcome, changes = self.script[len(self.calls)]
         self.calls.append(Call(event, now, step_id, dict(self.states)))
         self.states.update(changes)
         if isinstance(outcome, StepRefused):
-            raise outcome
-        return list(outcome)
+            return StepResult(status=StepStatus.REFUSED, effects=outcome.effects, error=outcome)
+        return StepResult(status=StepStatus.APPLIED, effects=tuple(outcome))
 
     def state_of(self, conversation: str) -> State | None:
         self.state_reads.append((len(self.calls), conversation))
@@ -93,7 +94,7 @@ class FakeSwitchboard:
 
 
 def refused(message: str, *fired: Effect) -> StepRefused:
-    error = StepRefused(message)
+    error = StepRefused(ErrorCode.NO_OFFER, message)
     error.effects = fired
     return error
 

@@ -41,7 +41,7 @@ def test_a_failure_is_one_line_naming_file_and_place() -> None:
     with pytest.raises(ScenarioError) as caught:
         READER.fail("a\nb", "is\nwrong")
     assert str(caught.value) == "f.yaml: a b: is wrong"
-    assert caught.value.code == "invalid_file"
+    assert caught.value.code == "scenario_invalid"
 
 
 def test_booleans_are_not_numbers_and_whole_numbers_not_fractions() -> None:

@@ -5,7 +5,7 @@ real `Switchboard` with one plausible defect (a subclass overriding one method, 
 books capacity wrongly). `test_stateful_fuzzing_catches_the_seeded_defect` runs the very machine
 of `tests/test_switchboard_stateful.py` against it, bounded and derandomized, and expects the run
 to FAIL with an `InvariantViolation` that names the invariant the defect breaks. Together they
-give every invariant of `handoff_fsm.invariants.CHECKS` at least one engine defect it catches
+give every invariant of `handoff_fsm.testing.CHECKS` at least one engine defect it catches
 (`test_every_invariant_has_a_seeded_defect`). The model-level seeded defects of the static
 analysis are the YAML files of `tests/defects/` (see docs/verification.md).
 
@@ -37,20 +37,21 @@ from handoff_fsm.effects import (
     Survey,
     WithdrawReason,
 )
-from handoff_fsm.errors import StepRefused
+from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.events import BotMessage, CustomerMessage, Decline, Event, Fallback, TakeOver, Tick
-from handoff_fsm.invariants import INVARIANTS, InvariantViolation
 from handoff_fsm.lifecycle import NO_FACTS, Facts, State, Trigger
 from handoff_fsm.routing import Router, Withdrawn
-from handoff_fsm.switchboard import Switchboard, _Conversation
+from handoff_fsm.switchboard import Switchboard
+from handoff_fsm.switchboard.record import ConversationRecord
+from handoff_fsm.testing import INVARIANTS, InvariantViolation
 
 
 class SkipsContextSet(Switchboard):
     """(a) A joiner gets participant_added (and a bot its greeting) but never the context."""
 
-    def _join(self, record: _Conversation, participant: str, role: Role) -> None:
+    def _join(self, record: ConversationRecord, participant: str, role: Role) -> None:
         self._emit(ParticipantAdded(conversation=record.id, to=participant, role=role))
-        if role is Role.HOLDER and self.router.participant(participant).kind is Kind.BOT:
+        if role is Role.HOLDER and self._router.participant(participant).kind is Kind.BOT:
             self._emit(Greeting(conversation=record.id, to=participant))
 
 
@@ -60,13 +61,13 @@ class IgnoresCapacity(Switchboard):
     def __init__(self, config: Config) -> None:
         super().__init__(config)
         roomy = [attrs.evolve(p, capacity=p.capacity + 2) for p in config.participants]
-        self.router = Router(roomy, config.queues)
+        self._router = Router(roomy, config.queues)
 
 
 class DropsWaitingMessages(Switchboard):
     """(c) A message sent while waiting is answered but not kept in the transcript."""
 
-    def _relay(self, record: _Conversation, sender: str, text: str, to: Sequence[str]) -> None:
+    def _relay(self, record: ConversationRecord, sender: str, text: str, to: Sequence[str]) -> None:
         if record.state is not State.WAITING:
             super()._relay(record, sender, text, to)
             return
@@ -77,8 +78,8 @@ class DropsWaitingMessages(Switchboard):
 class KeepsTheLeaver(Switchboard):
     """(d) A holder that lets go (escalation, transfer, end) is released but never told."""
 
-    def _let_go(self, record: _Conversation) -> str:
-        holder = self.router.release(record.id, self.now)
+    def _let_go(self, record: ConversationRecord) -> str:
+        holder = self._router.release(record.id, self.now)
         record.proposals.clear()
         return holder
 
@@ -90,7 +91,7 @@ class RelaysToEnded(Switchboard):
         super().__init__(config)
         self.last_holder: dict[str, str] = {}
 
-    def _let_go(self, record: _Conversation) -> str:
+    def _let_go(self, record: ConversationRecord) -> str:
         holder = super()._let_go(record)
         self.last_holder[record.id] = holder
         return holder
@@ -171,7 +172,7 @@ class ServesNewestFirst(Switchboard):
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
-        self.router = _NewestFirstRouter(config.participants, config.queues)
+        self._router = _NewestFirstRouter(config.participants, config.queues)
 
 
 class IdlesAfterDecline(Switchboard):
@@ -179,14 +180,14 @@ class IdlesAfterDecline(Switchboard):
 
     def _decline(self, event: Decline) -> None:
         record = self._live(event.conversation, "decline")
-        self._offered_to(record, event.participant)
-        self._withdrawn(self.router.decline(record.id, event.participant, self.now))
+        self._router.check_offer(record.id, event.participant)
+        self._withdrawn(self._router.decline(record.id, event.participant, self.now))
 
 
 class SkipsMonitorCopies(Switchboard):
     """(l) Monitors never get a copy of the customer's messages."""
 
-    def _relay(self, record: _Conversation, sender: str, text: str, to: Sequence[str]) -> None:
+    def _relay(self, record: ConversationRecord, sender: str, text: str, to: Sequence[str]) -> None:
         if sender == CUSTOMER:
             to = [r for r in to if r not in record.monitors]
         super()._relay(record, sender, text, to)
@@ -195,7 +196,7 @@ class SkipsMonitorCopies(Switchboard):
 class EndsBeforeRemoving(Switchboard):
     """(m) The survey or ended line goes out before the holder and monitors are removed."""
 
-    def _close(self, record: _Conversation, trigger: Trigger, facts: Facts = NO_FACTS) -> None:
+    def _close(self, record: ConversationRecord, trigger: Trigger, facts: Facts = NO_FACTS) -> None:
         mark = len(self._out)
         super()._close(record, trigger, facts)
         closing = next(
@@ -217,7 +218,7 @@ class WithdrawsSilently(Switchboard):
 class LeaverOverhears(Switchboard):
     """(o) While waiting, the customer's messages are also copied to the bot that escalated."""
 
-    def _relay(self, record: _Conversation, sender: str, text: str, to: Sequence[str]) -> None:
+    def _relay(self, record: ConversationRecord, sender: str, text: str, to: Sequence[str]) -> None:
         if record.state is State.WAITING and record.return_bot is not None:
             to = [*to, record.return_bot]
         super()._relay(record, sender, text, to)
@@ -236,8 +237,8 @@ class AnyBotMaySpeak(Switchboard):
 
     def _bot(self, event: BotMessage) -> None:
         record = self._live(event.conversation, "bot")
-        if self.router.participant(event.participant).kind is not Kind.BOT:
-            raise StepRefused(f"{event.participant!r} is not a bot")
+        if self._router.participant(event.participant).kind is not Kind.BOT:
+            raise StepRefused(ErrorCode.WRONG_KIND, f"{event.participant!r} is not a bot")
         self._relay(record, event.participant, event.text, [CUSTOMER, *record.monitors])
 
 

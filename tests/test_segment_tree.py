@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handoff_fsm.segment_tree import Key, MinSegmentTree, lesser
+from handoff_fsm.routing.segment_tree import Key, MinSegmentTree, lesser
 
 keys = st.none() | st.tuples(st.floats(-1e6, 1e6), st.integers(0, 10_000))
 

@@ -56,7 +56,6 @@ from handoff_fsm.config import (
     Settings,
     Strategy,
 )
-from handoff_fsm.effects import Effect
 from handoff_fsm.errors import StepRefused, StoreError
 from handoff_fsm.events import (
     EVENT_TYPES,
@@ -86,7 +85,8 @@ from handoff_fsm.events import (
     Wanted,
 )
 from handoff_fsm.lifecycle import State
-from handoff_fsm.switchboard import Switchboard
+from handoff_fsm.switchboard import StepResult, Switchboard
+from handoff_fsm.switchboard import inspect as switchboard_inspect
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_EXAMPLE = ROOT / "tests" / "data" / "spec_example.yaml"
@@ -139,13 +139,9 @@ def drive(
     """Hand `calls` to `board` and return the runner's lines for them."""
     lines: list[str] = []
     for number, call in enumerate(calls, start=index):
-        refused: StepRefused | None = None
-        try:
-            effects: Sequence[Effect] = board.handle(call.event, now=call.now, step_id=call.step_id)
-        except StepRefused as exc:
-            refused, effects = exc, exc.effects
+        result = board.step(call.event, now=call.now, step_id=call.step_id)
         step = ScenarioStep(index=number, event=call.event, at=call.now, id=call.step_id)
-        lines += step_lines(board, seq + len(lines), step, effects, refused)
+        lines += step_lines(board, seq + len(lines), step, result.effects, result.error)
     return lines
 
 
@@ -606,10 +602,10 @@ def test_a_step_that_fails_inside_the_switchboard_breaks_the_wrapper(
     board = DurableSwitchboard(Store.create(path, CONFIG), snapshot_every=10)
     board.handle(Start(conversation="c1", queue="q1"))
 
-    def explode(*args: object, **kwargs: object) -> list[Effect]:
+    def explode(*args: object, **kwargs: object) -> StepResult:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(board.switchboard, "handle", explode)
+    monkeypatch.setattr(board.switchboard, "step", explode)
     with pytest.raises(RuntimeError):
         board.handle(Tick(now=1))
     with pytest.raises(StoreError, match="failed in the middle of a step"):
@@ -655,7 +651,7 @@ def runs(draw: st.DrawFn) -> list[Call]:
     for _ in range(draw(st.integers(0, 30))):
         live = [c for c in shadow.conversations() if shadow.state_of(c) is not State.ENDED]
         conversation = draw(st.sampled_from([*live * 3, *CONVERSATIONS]))
-        router = shadow.router
+        router = switchboard_inspect.router_of(shadow)
         likely = [router.holder(conversation), router.offer_of(conversation)]
         if conversation in shadow.conversations():
             likely += shadow.monitors_of(conversation)

@@ -60,6 +60,7 @@ from handoff_fsm.events import (
 )
 from handoff_fsm.lifecycle import Outcome, State
 from handoff_fsm.switchboard import STEP_STATES, Switchboard
+from handoff_fsm.switchboard import inspect as switchboard_inspect
 
 
 def board(
@@ -408,10 +409,20 @@ def test_refused_steps_change_nothing(events: list[Event], refused: Event, messa
     sb = board()
     started(sb)
     run(sb, *events)
-    before = (sb.state_of("c1"), sb.context_of("c1"), sb.router.load("bot-a"), sb.now)
+    before = (
+        sb.state_of("c1"),
+        sb.context_of("c1"),
+        switchboard_inspect.router_of(sb).load("bot-a"),
+        sb.now,
+    )
     with pytest.raises(StepRefused, match=message):
         sb.handle(refused)
-    assert (sb.state_of("c1"), sb.context_of("c1"), sb.router.load("bot-a"), sb.now) == before
+    assert (
+        sb.state_of("c1"),
+        sb.context_of("c1"),
+        switchboard_inspect.router_of(sb).load("bot-a"),
+        sb.now,
+    ) == before
 
 
 def test_time_going_backwards_is_refused() -> None:
@@ -477,16 +488,16 @@ def test_take_over_by_a_monitor_without_room_or_away_is_refused_and_changes_noth
         sb.handle(Presence(participant="rep-1", status=presence))
     before = (
         sb.state_of("c1"),
-        sb.router.holder("c1"),
+        switchboard_inspect.router_of(sb).holder("c1"),
         sb.monitors_of("c1"),
-        sb.router.load("bot-a"),
+        switchboard_inspect.router_of(sb).load("bot-a"),
     )
     with pytest.raises(StepRefused, match=r"no capacity|away"):
         sb.handle(TakeOver(conversation="c1", participant="rep-1"))
     after = (
         sb.state_of("c1"),
-        sb.router.holder("c1"),
+        switchboard_inspect.router_of(sb).holder("c1"),
         sb.monitors_of("c1"),
-        sb.router.load("bot-a"),
+        switchboard_inspect.router_of(sb).load("bot-a"),
     )
     assert after == before == (State.BOT_ACTIVE, "bot-a", ("rep-1",), 1)

@@ -11,7 +11,7 @@ most steps are meaningful and many are refused. Steps carry dates (forward, exac
 sometimes backwards) and ids (fresh, reused, redelivered). `hypothesis.event` counts accepted and
 refused steps per kind (`--hypothesis-show-statistics`).
 
-Every step goes through `handoff_fsm.invariants.Auditor`, which checks every runtime invariant and
+Every step goes through `handoff_fsm.testing.Auditor`, which checks every runtime invariant and
 raises `InvariantViolation` on the first broken one; the router's own audit and the timer view
 are `@invariant`s. The engine class is an attribute, so `tests/test_seeded_defects.py` runs this
 same machine against defective engines and expects it to fail.
@@ -77,9 +77,11 @@ from handoff_fsm.events import (
     Transfer,
     Wanted,
 )
-from handoff_fsm.invariants import Auditor
 from handoff_fsm.lifecycle import BOT_HOLDING_STATES, HOLDING_STATES, State
+from handoff_fsm.routing import inspect as routing_inspect
 from handoff_fsm.switchboard import Switchboard
+from handoff_fsm.switchboard import inspect as switchboard_inspect
+from handoff_fsm.testing import Auditor
 
 FUZZ = os.environ.get("HYPOTHESIS_PROFILE") == "fuzz"
 
@@ -182,12 +184,12 @@ class SwitchboardMachine(RuleBasedStateMachine):
     PREFER: ClassVar[dict[str, Callable[[Switchboard, str], bool]]] = {
         "live": lambda b, c: b.state_of(c) is not State.ENDED,
         "waiting": lambda b, c: b.state_of(c) is State.WAITING,
-        "offered": lambda b, c: b.router.offer_of(c) is not None,
+        "offered": lambda b, c: switchboard_inspect.router_of(b).offer_of(c) is not None,
         "bot": lambda b, c: b.state_of(c) in BOT_HOLDING_STATES,
         "human": lambda b, c: b.state_of(c) is State.AGENT_ENGAGED,
         "held": lambda b, c: b.state_of(c) in HOLDING_STATES,
         "monitored": lambda b, c: bool(b.monitors_of(c)) and b.state_of(c) in BOT_HOLDING_STATES,
-        "proposed": lambda b, c: bool(b.proposals_of(c)),
+        "proposed": lambda b, c: bool(switchboard_inspect.proposals_of(b, c)),
         "survey": lambda b, c: b.state_of(c) is State.SURVEY,
         "ended": lambda b, c: b.state_of(c) is State.ENDED,
     }
@@ -236,7 +238,7 @@ class SwitchboardMachine(RuleBasedStateMachine):
 
     def actor(self, cid: str, choice: Who) -> str:
         role, pid = choice
-        router = self.board.router
+        router = switchboard_inspect.router_of(self.board)
         found: str | None = None
         if role == "holder":
             found = router.holder(cid)
@@ -498,11 +500,11 @@ class SwitchboardMachine(RuleBasedStateMachine):
 
     @invariant()
     def router_books_balance(self) -> None:
-        assert self.board.router.audit() == []
+        assert routing_inspect.audit(switchboard_inspect.router_of(self.board)) == []
 
     @invariant()
     def next_deadline_is_the_earliest_pending_timer(self) -> None:
-        timers = self.board.pending_timers()
+        timers = switchboard_inspect.pending_timers(self.board)
         assert self.board.next_deadline() == (timers[0][0] if timers else None)
         assert all(deadline > self.board.now for deadline, *_ in timers)
 

@@ -96,7 +96,7 @@ def timeline(scenario: Scenario, lines: list[dict[str, object]]) -> Iterable[str
             details = ", ".join(f"{k}={v}" for k, v in extra.items())
             to = row["to"] or "-"
             yield f"       -> {to!s:<14} {row['kind']!s:<20} {details}".rstrip()
-        conversation = getattr(step.event, "conversation", None)
+        conversation = step.event.conversation
         if rows or conversation:
             states = {str(r["conversation"]): r["state"] for r in rows if r["conversation"]}
             for name, state in states.items():

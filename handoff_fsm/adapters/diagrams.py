@@ -43,7 +43,7 @@ import attrs
 from handoff_fsm.adapters.demo import scenario_files, seed_scenarios_dir
 from handoff_fsm.adapters.output import OutputError, ensure_folder, write_file
 from handoff_fsm.adapters.scenario import load_scenario
-from handoff_fsm.errors import HandoffError, StepRefused
+from handoff_fsm.errors import ErrorCode, HandoffError, StepRefused
 from handoff_fsm.model import MachineModel, bundled_models_dir, load_model
 from handoff_fsm.tools import require
 
@@ -56,7 +56,7 @@ _DIGEST_COMMENT = re.compile(r"<!-- handoff-fsm: rendered from sha256:([0-9a-f]{
 class GraphvizMissing(HandoffError):
     """Graphviz's `dot` is not installed, so the SVG diagrams that changed cannot be rendered."""
 
-    code = "missing_program"
+    code = ErrorCode.MISSING_PROGRAM
 
     def __init__(self) -> None:
         super().__init__(

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from handoff_fsm.errors import HandoffError
+from handoff_fsm.errors import ErrorCode, HandoffError
 
 
 class OutputError(HandoffError):
     """An output file or folder that cannot be created or written."""
 
-    code = "cannot_write"
+    code = ErrorCode.CANNOT_WRITE
 
     def __init__(self, path: Path, problem: str) -> None:
         self.path = path

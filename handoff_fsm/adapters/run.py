@@ -7,8 +7,8 @@ with exit status 2, before anything is written to standard output. Then a switch
 from the file's config and each step is handed to it with its time (`ScenarioStep.now`) and id;
 every effect it returns becomes one line, and a step it refuses (`StepRefused`) becomes one
 `error` line, after which the run goes on, or, with `--strict`, stops with exit status 1. A refusal
-can come after time passed: the timeouts that fired on the way (`StepRefused.effects`) did
-happen, so their lines are written first, then the error line.
+can come after time passed: the timeouts that fired on the way (the refused `StepResult`'s
+effects) did happen, so their lines are written first, then the error line.
 
 Rules (SPEC §5, and docs/scenario-format.md):
 - Keys come in a fixed order: `seq` (1, 2, ... over the whole run), `step` (from 0), `kind`,
@@ -50,6 +50,7 @@ from handoff_fsm.lifecycle import State
 
 if TYPE_CHECKING:
     from handoff_fsm.adapters.store import Store
+    from handoff_fsm.switchboard import StepResult
 
 HELP = "run a scenario file (JSON or YAML) and print one JSON line per effect"
 
@@ -59,9 +60,7 @@ ERROR_KIND = "error"
 class SwitchboardLike(Protocol):
     """What the runner needs of `handoff_fsm.switchboard.Switchboard` (tests pass fakes)."""
 
-    def handle(
-        self, event: Event, /, *, now: float | None, step_id: str | None
-    ) -> Sequence[Effect]: ...
+    def step(self, event: Event, /, *, now: float | None, step_id: str | None) -> StepResult: ...
 
     def state_of(self, conversation: str, /) -> State | None: ...
 
@@ -132,12 +131,9 @@ def run_steps(
     """Feed `steps` to `board` and write their lines, numbered from `seq + 1`; return the exit
     status as `run_scenario` does."""
     for step in steps:
-        refused: StepRefused | None = None
-        try:
-            effects: Sequence[Effect] = board.handle(step.event, now=step.now, step_id=step.id)
-        except StepRefused as exc:
-            refused, effects = exc, exc.effects  # timeouts that fired before the refusal
-        lines = step_lines(board, seq, step, effects, refused)
+        result = board.step(step.event, now=step.now, step_id=step.id)
+        refused = result.error  # its effects are the timeouts that fired before the refusal
+        lines = step_lines(board, seq, step, result.effects, refused)
         out.write("".join(line + "\n" for line in lines))
         seq += len(lines)
         if refused is not None and strict:
@@ -193,14 +189,14 @@ def step_lines(
     effect, then the error line if the step was refused. States are read now, after the step."""
     about: list[str | None] = [effect.conversation for effect in effects]
     if refused is not None:
-        about.append(conversation_of(step.event))
+        about.append(step.event.conversation)
     states = {c: board.state_of(c) for c in dict.fromkeys(about) if c is not None}
     lines = [
         effect_line(seq + number, step.index, effect, states[effect.conversation])
         for number, effect in enumerate(effects, start=1)
     ]
     if refused is not None:
-        conversation = conversation_of(step.event)
+        conversation = step.event.conversation
         state = None if conversation is None else states[conversation]
         lines.append(error_line(seq + len(lines) + 1, step, state, str(refused)))
     return lines
@@ -224,17 +220,11 @@ def error_line(seq: int, step: ScenarioStep, state: State | None, problem: str) 
         seq=seq,
         step=step.index,
         kind=ERROR_KIND,
-        conversation=conversation_of(step.event),
+        conversation=step.event.conversation,
         to=None,
         state=state,
         fields={"error": f"step {step.index} ({step.event.STEP}): {problem}"},
     )
-
-
-def conversation_of(event: Event) -> str | None:
-    """The conversation a step is about (`presence` and `tick` steps are about none)."""
-    conversation = getattr(event, "conversation", None)
-    return conversation if isinstance(conversation, str) else None
 
 
 @contextlib.contextmanager

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from handoff_fsm.errors import HandoffError
+from handoff_fsm.errors import ErrorCode, HandoffError
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -113,4 +113,4 @@ def _listen(host: str, port: int) -> socket.socket:
 class ListenError(HandoffError):
     """The address to listen on cannot be used (in use, not this machine's, not allowed)."""
 
-    code = "cannot_listen"
+    code = ErrorCode.CANNOT_LISTEN

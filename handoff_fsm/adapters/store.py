@@ -63,10 +63,10 @@ from handoff_fsm.config import (
     QueueSpec,
 )
 from handoff_fsm.effects import Effect
-from handoff_fsm.errors import ScenarioError, StepRefused, StoreError
+from handoff_fsm.errors import InvalidStep, ScenarioError, StepRefused, StoreError
 from handoff_fsm.events import Event, JsonValue
 from handoff_fsm.lifecycle import Outcome, State
-from handoff_fsm.switchboard import Switchboard
+from handoff_fsm.switchboard import StepResult, Switchboard
 
 if sys.platform != "win32":
     import fcntl
@@ -281,11 +281,8 @@ class Restored:
 def apply_logged(board: Switchboard, step: LoggedStep) -> Applied:
     """Make the logged call again; `StoreError` if it does not give what it gave when it was
     acknowledged (same refusal, same number of effects)."""
-    refused: StepRefused | None = None
-    try:
-        effects = tuple(board.handle(step.event, now=step.now, step_id=step.step_id))
-    except StepRefused as exc:
-        refused, effects = exc, exc.effects
+    result = board.step(step.event, now=step.now, step_id=step.step_id)
+    refused, effects = result.error, result.effects
     if (refused is not None) != step.refused or len(effects) != step.effects:
         was = f"{step.effects} effects{', refused' if step.refused else ''}"
         now = f"{len(effects)} effects{', refused' if refused is not None else ''}"
@@ -807,24 +804,24 @@ class DurableSwitchboard:
     def next_index(self) -> int:
         return self._next_index
 
-    def handle(
+    def step(
         self,
         event: Event,
         *,
         now: float | None = None,
         step_id: str | None = None,
         step_index: int | None = None,
-    ) -> list[Effect]:
-        """Apply and log one step; `step_index` defaults to the last logged one plus one."""
+    ) -> StepResult:
+        """Apply and log one step; `step_index` defaults to the last logged one plus one. An
+        input that is not a well-formed step (`InvalidStep`) is neither applied nor logged."""
         if self._broken is not None:
             raise StoreError(f"{self.store.path}: {self._broken}; reopen the store to go on")
         text = encode_event(event)  # an event that cannot be logged is refused before it runs
         index = self._next_index if step_index is None else step_index
-        refused: StepRefused | None = None
         try:
-            effects = self.switchboard.handle(event, now=now, step_id=step_id)
-        except StepRefused as exc:
-            refused, effects = exc, list(exc.effects)
+            result = self.switchboard.step(event, now=now, step_id=step_id)
+        except InvalidStep:
+            raise  # checked before anything changed
         except BaseException:
             self._broken = "the switchboard failed in the middle of a step"
             raise
@@ -834,8 +831,8 @@ class DurableSwitchboard:
             event=event,
             now=now,
             step_id=step_id,
-            refused=refused is not None,
-            effects=len(effects),
+            refused=result.error is not None,
+            effects=len(result.effects),
         )
         due = self._since_snapshot + 1 >= self.snapshot_every
         try:
@@ -845,9 +842,18 @@ class DurableSwitchboard:
             raise
         self._since_snapshot = 0 if due else self._since_snapshot + 1
         self._next_index = index + 1
-        if refused is not None:
-            raise refused
-        return effects
+        return result
+
+    def handle(
+        self,
+        event: Event,
+        *,
+        now: float | None = None,
+        step_id: str | None = None,
+        step_index: int | None = None,
+    ) -> list[Effect]:
+        """`step`, raising `StepRefused` (with `.effects`) for a refused step."""
+        return self.step(event, now=now, step_id=step_id, step_index=step_index).unwrap()
 
     def snapshot(self) -> None:
         """Snapshot now (restore then re-applies nothing)."""

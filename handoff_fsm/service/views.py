@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from handoff_fsm.events import JsonValue
 from handoff_fsm.lifecycle import State
 from handoff_fsm.switchboard import Switchboard
+from handoff_fsm.switchboard import inspect as switchboard_inspect
 
 
 class WaitClock:
@@ -44,7 +45,7 @@ def conversation_view(board: Switchboard, conversation: str) -> dict[str, JsonVa
     if state is None:
         return None
     outcome = board.outcome_of(conversation)
-    router = board.router
+    router = switchboard_inspect.router_of(board)
     return {
         "conversation": conversation,
         "state": state.value,
@@ -61,7 +62,7 @@ def conversation_view(board: Switchboard, conversation: str) -> dict[str, JsonVa
 def queue_views(board: Switchboard, waits: WaitClock, now: float) -> list[dict[str, JsonValue]]:
     views: list[dict[str, JsonValue]] = []
     for spec in board.config.queues:
-        line = board.router.line(spec.name)
+        line = switchboard_inspect.router_of(board).line(spec.name)
         starts = [waits.since[c] for c in line if c in waits.since]
         views.append(
             {
@@ -76,7 +77,7 @@ def queue_views(board: Switchboard, waits: WaitClock, now: float) -> list[dict[s
 
 
 def participant_views(board: Switchboard) -> list[dict[str, JsonValue]]:
-    router = board.router
+    router = switchboard_inspect.router_of(board)
     return [
         {
             "participant": spec.id,

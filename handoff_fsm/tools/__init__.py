@@ -14,13 +14,13 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from handoff_fsm.errors import HandoffError
+from handoff_fsm.errors import ErrorCode, HandoffError
 
 
 class MissingExtra(HandoffError):
     """A library of an optional extra is not installed; the message names the extra to install."""
 
-    code = "missing_extra"
+    code = ErrorCode.MISSING_EXTRA
 
     def __init__(self, module: str, extra: str) -> None:
         self.module = module

@@ -22,10 +22,10 @@ from typing import NoReturn, TypeAlias
 
 import attrs
 
-from handoff_fsm.errors import HandoffError
+from handoff_fsm.errors import ErrorCode, HandoffError
 from handoff_fsm.events import JsonValue
 
-INVALID_ACTIVITY = "invalid_activity"
+INVALID_ACTIVITY = ErrorCode.INVALID_ACTIVITY
 """The code of a payload that cannot be read (a service answers it with 422)."""
 
 Payload: TypeAlias = Mapping[str, object]
@@ -52,7 +52,7 @@ class MetadataTooLarge(WireError):
     """Outbound metadata beyond what the platform accepts (Sunshine: 4 KB): the bridge refuses
     to build the call rather than have the platform refuse it."""
 
-    code = "metadata_too_large"
+    code = ErrorCode.METADATA_TOO_LARGE
 
 
 @attrs.frozen(kw_only=True)

@@ -9,7 +9,7 @@ import pytest
 from handoff_fsm import lifecycle
 from handoff_fsm.errors import TriggerRefused
 from handoff_fsm.lifecycle import Guard, Snapshot, State, Trigger
-from handoff_fsm.reference import reference_step
+from handoff_fsm.testing.reference import reference_step
 
 GUARD_OUTCOMES = [
     frozenset(c) for n in range(len(Guard) + 1) for c in itertools.combinations(sorted(Guard), n)
@@ -38,7 +38,7 @@ def test_reference_refusal_names_allowed_triggers() -> None:
 
 
 def test_reference_uses_one_shared_machine() -> None:
-    import handoff_fsm.reference as ref
+    import handoff_fsm.testing.reference as ref
 
     before = ref._MACHINE
     reference_step(State.NEW, Trigger.BOT_TAKES, frozenset())

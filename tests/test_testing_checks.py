@@ -1,7 +1,7 @@
 """Each runtime invariant check, fed hand-made steps: it must fail on its crafted violation.
 
 Theory of operation: a check is only worth something if it can fail. For every invariant of
-`handoff_fsm.invariants.CHECKS` this file sets up a real switchboard in an honest situation
+`handoff_fsm.testing.CHECKS` this file sets up a real switchboard in an honest situation
 (through the `Auditor`, so the set-up itself is checked), then hands the auditor one crafted
 `StepRecord` that breaks exactly that promise (a missing effect, an effect too many, a fingerprint
 that moved) and asserts the violation names the invariant, the conversation and the step. The
@@ -49,7 +49,9 @@ from handoff_fsm.events import (
     Start,
     Tick,
 )
-from handoff_fsm.invariants import (
+from handoff_fsm.lifecycle import Outcome
+from handoff_fsm.switchboard import Switchboard
+from handoff_fsm.testing import (
     CHECKS,
     INVARIANTS,
     Auditor,
@@ -61,8 +63,6 @@ from handoff_fsm.invariants import (
     differences,
     fingerprint,
 )
-from handoff_fsm.lifecycle import Outcome
-from handoff_fsm.switchboard import Switchboard
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "verification.md"
 

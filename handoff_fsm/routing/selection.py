@@ -1,0 +1,115 @@
+"""Selection: who may take a waiting conversation, and who is best by the queue's strategy.
+
+Theory of operation: `verdict` is the eligibility rule (SPEC §3) read plainly, one participant at
+a time: it returns the first rule the participant fails, or None when it is eligible. `pick` gets
+the same answer without scanning: each (queue, kind) keeps a min segment tree of the members that
+could take a conversation now (available, with room), keyed by the strategy's rank (`leaf_key`),
+so a pick costs O(log n) per excluded participant (held before, declined) plus one. `rank` is the
+same order for a linear reading (`explain`), which the tests hold `pick` to.
+
+Rules: request rules come first in `verdict` (they hold whatever happens), live ones last; a
+named request considers only the named participant.
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+
+from handoff_fsm.routing.records import (
+    KINDS_OF_WANTED,
+    SUB_BOT,
+    SUB_HUMAN,
+    AgentRecord,
+    QueueRecord,
+    WaitRecord,
+    has_room,
+    kind_fits,
+    leaf_key,
+)
+from handoff_fsm.routing.segment_tree import Key, lesser
+from handoff_fsm.vocabulary import Kind, PresenceStatus, Strategy
+
+
+class Verdict(enum.StrEnum):
+    """Why a participant was or was not picked: the first rule it fails, in this order."""
+
+    CHOSEN = "chosen"
+    NOT_MEMBER = "not_member"
+    AWAY = "away"
+    OFFLINE = "offline"
+    FULL = "full"
+    WRONG_KIND = "wrong_kind"
+    HELD_BEFORE = "held_before"
+    DECLINED_BEFORE = "declined_before"
+    NOT_NAMED = "not_named"
+    RANKED_LOWER = "ranked_lower"
+
+
+def verdict(rec: WaitRecord, q: QueueRecord, agent: AgentRecord) -> Verdict | None:
+    """The first eligibility rule `agent` fails for `rec`, or None if it is eligible."""
+    pid = agent.spec.id
+    if not q.is_member(agent):
+        return Verdict.NOT_MEMBER
+    if rec.named is not None and pid != rec.named:
+        return Verdict.NOT_NAMED
+    if not kind_fits(rec.wanted, agent.spec.kind):
+        return Verdict.WRONG_KIND
+    if pid in rec.held_before and pid != rec.named:
+        return Verdict.HELD_BEFORE
+    if rec.declined and pid in rec.declined:
+        return Verdict.DECLINED_BEFORE
+    if agent.presence is PresenceStatus.OFFLINE:
+        return Verdict.OFFLINE
+    if agent.presence is PresenceStatus.AWAY:
+        return Verdict.AWAY
+    if not has_room(agent, q):
+        return Verdict.FULL
+    return None
+
+
+def rank(q: QueueRecord, agent: AgentRecord, position: int) -> Key:
+    """The strategy's rank, for a linear look (`explain`); `pick` gets the same order."""
+    if q.spec.strategy is Strategy.ROUND_ROBIN:
+        return (1 if position <= q.last_picked else 0, position)
+    key = leaf_key(q, agent, position)
+    assert key is not None
+    return key
+
+
+def pick(rec: WaitRecord, q: QueueRecord, agents: dict[str, AgentRecord]) -> str | None:
+    """The best eligible participant for `rec` now, or None."""
+    if rec.named is not None:
+        return rec.named if verdict(rec, q, agents[rec.named]) is None else None
+    excluded = rec.held_before if not rec.declined else rec.held_before | rec.declined
+    round_robin = q.spec.strategy is Strategy.ROUND_ROBIN
+    best: Key | None = None
+    wrapped: Key | None = None  # round robin: the best at or before the last pick
+    for kind in KINDS_OF_WANTED[rec.wanted]:
+        tree = q.trees[kind]
+        if tree.best is None:
+            continue
+        skip = sorted(tree.leaf_of[p] for p in excluded if p in tree.leaf_of)
+        if round_robin:
+            cut = bisect.bisect_right(tree.positions, q.last_picked)
+            best = lesser(best, tree.best_outside(cut, tree.size, skip))
+            wrapped = lesser(wrapped, tree.best_outside(0, cut, skip))
+        else:
+            best = lesser(best, tree.best_outside(0, tree.size, skip))
+    if best is None:
+        best = wrapped
+    return None if best is None else q.spec.members[best[1]]
+
+
+def sub_line_servable(q: QueueRecord, sub: int) -> bool:
+    """Whether anyone in `q` could take a conversation of this sub-line now."""
+    bots = q.trees[Kind.BOT].best is not None
+    humans = q.trees[Kind.HUMAN].best is not None
+    if sub == SUB_BOT:
+        return bots
+    if sub == SUB_HUMAN:
+        return humans
+    return bots or humans
+
+
+__all__ = ["Verdict", "pick", "rank", "sub_line_servable", "verdict"]

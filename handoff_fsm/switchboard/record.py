@@ -1,0 +1,93 @@
+"""What the switchboard remembers about one conversation besides routing.
+
+Theory of operation: routing knows who holds or is offered a conversation; the lifecycle knows
+its state (`snapshot`). A `ConversationRecord` keeps the rest: the context (variables and
+transcript), the monitors, the fallback counter, the bot to return to after a wait, pending
+approvals, the survey answers, and the tokens that tell a live timer from a stale one.
+`STEP_STATES` says in which states each step kind is allowed at all.
+
+Rules: the context handed out (`context()`) is a copy sharing nothing mutable with the record.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from handoff_fsm import lifecycle
+from handoff_fsm.effects import Context, Entry
+from handoff_fsm.values import copy_mapping
+from handoff_fsm.vocabulary import BOT_HOLDING_STATES, HOLDING_STATES, JsonValue, State
+
+_ALL_LIVE = frozenset(State) - {State.NEW, State.ENDED}
+
+#: In which states each step kind is allowed at all (further checks follow in its handler).
+STEP_STATES: dict[str, frozenset[State]] = {
+    "customer": _ALL_LIVE,
+    "bot": BOT_HOLDING_STATES,
+    "agent": frozenset({State.AGENT_ENGAGED}),
+    "fallback": BOT_HOLDING_STATES,
+    "set_variable": HOLDING_STATES,
+    "escalate": BOT_HOLDING_STATES,
+    "accept": frozenset({State.WAITING}),
+    "decline": frozenset({State.WAITING}),
+    "transfer": HOLDING_STATES,
+    "cancel": frozenset({State.WAITING}),
+    "propose": BOT_HOLDING_STATES,
+    "approve": BOT_HOLDING_STATES,
+    "reject": BOT_HOLDING_STATES,
+    "monitor": BOT_HOLDING_STATES,
+    "take_over": BOT_HOLDING_STATES,
+    "end": HOLDING_STATES,
+    "survey_response": frozenset({State.SURVEY}),
+    "customer_left": _ALL_LIVE,
+}
+
+
+@attrs.frozen(kw_only=True)
+class Proposal:
+    bot: str
+    supervisor: str
+    action: str
+
+
+class ConversationRecord:
+    """Everything the switchboard remembers about one conversation besides routing."""
+
+    __slots__ = (
+        "fallbacks",
+        "id",
+        "monitors",
+        "offer_token",
+        "proposals",
+        "return_bot",
+        "snapshot",
+        "survey_answers",
+        "transcript",
+        "variables",
+        "wait_since",
+        "wait_token",
+    )
+
+    def __init__(self, cid: str, variables: dict[str, JsonValue]) -> None:
+        self.id = cid
+        self.snapshot = lifecycle.NEW
+        self.variables = variables
+        self.transcript: list[Entry] = []
+        self.monitors: list[str] = []
+        self.fallbacks = 0
+        self.return_bot: str | None = None  # the bot that handed this conversation to its wait
+        self.proposals: list[Proposal] = []
+        self.wait_token = 0
+        self.wait_since = 0.0  # when the current (or last) wait began
+        self.offer_token = 0
+        self.survey_answers: dict[str, JsonValue] = {}
+
+    @property
+    def state(self) -> State:
+        return self.snapshot.state
+
+    def context(self) -> Context:
+        return Context(variables=copy_mapping(self.variables), transcript=tuple(self.transcript))
+
+
+__all__ = ["STEP_STATES", "ConversationRecord", "Proposal"]

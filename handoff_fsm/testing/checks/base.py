@@ -1,0 +1,194 @@
+"""What every check is made of: the step record it observes, the violation it reports, the world
+it may know, and the `Check` base class.
+
+Theory of operation: the auditor turns each step into a `StepRecord` (the event, its effects or
+refusal, the timeouts that fired first, and three fingerprints: before, at the action, after) and
+hands it to every check; a check yields a `Violation` per broken promise. `World` is what a check
+may know of the configuration (the contract's, not the router's copy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import ClassVar
+
+import attrs
+
+from handoff_fsm.config import Config, Kind, ParticipantSpec, QueueSpec
+from handoff_fsm.effects import (
+    CUSTOMER,
+    Effect,
+    Offer,
+    OfferWithdrawn,
+)
+from handoff_fsm.errors import HandoffError
+from handoff_fsm.events import (
+    Event,
+    PresenceStatus,
+    Wanted,
+)
+from handoff_fsm.testing.fingerprint import ConversationPrint, Fingerprint
+from handoff_fsm.testing.roster import Roster
+
+
+@attrs.frozen(kw_only=True)
+class Violation:
+    """One broken promise: which invariant, about which conversation, at which step."""
+
+    invariant: str
+    step: int
+    conversation: str | None
+    detail: str
+
+    def __str__(self) -> str:
+        about = f" [{self.conversation}]" if self.conversation is not None else ""
+        return f"step {self.step}: {self.invariant}{about}: {self.detail}"
+
+
+class InvariantViolation(HandoffError):
+    """The switchboard broke at least one runtime invariant at one step."""
+
+    def __init__(self, violations: Iterable[Violation], event: Event | None = None) -> None:
+        self.violations = tuple(violations)
+        self.event = event
+        lines = [str(v) for v in self.violations]
+        if event is not None:
+            lines.insert(0, f"during {event!r}:")
+        super().__init__("\n  ".join(lines))
+
+    @property
+    def invariants(self) -> frozenset[str]:
+        return frozenset(v.invariant for v in self.violations)
+
+
+@attrs.frozen(kw_only=True)
+class StepRecord:
+    """What one step did, as a check sees it.
+
+    `timeouts` are the effects that merely letting time pass to `date` gives (the timeouts that
+    fire before the step's own action); `at_action` is the world once they fired.
+    """
+
+    index: int
+    event: Event
+    date: float | None
+    step_id: str | None
+    duplicate: bool
+    effects: tuple[Effect, ...]
+    refusal: str | None
+    timeouts: tuple[Effect, ...]
+    before: Fingerprint
+    at_action: Fingerprint
+    after: Fingerprint
+
+    @property
+    def accepted(self) -> bool:
+        """The step's own action ran (neither refused nor ignored as a duplicate)."""
+        return self.refusal is None and not self.duplicate
+
+    @property
+    def fired(self) -> int:
+        """How many leading effects are timeouts that fired before the action."""
+        return len(self.timeouts)
+
+    @property
+    def conversation(self) -> str | None:
+        return self.event.conversation
+
+
+class World:
+    """What a check may know of the configuration (the contract's, not the router's copy)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.participants: dict[str, ParticipantSpec] = {p.id: p for p in config.participants}
+        self.queues: dict[str, QueueSpec] = {q.name: q for q in config.queues}
+        self.units: dict[str, int] = {q.name: q.units for q in config.queues}
+        self.cancel_phrases = tuple(p.casefold() for p in config.settings.cancel_phrases)
+
+    def kind(self, pid: str) -> Kind | None:
+        spec = self.participants.get(pid)
+        return None if spec is None else spec.kind
+
+    def capacity(self, pid: str) -> int:
+        return self.participants[pid].capacity
+
+    def eligible_by_request(self, pid: str, queue: str, conv: ConversationPrint) -> bool:
+        """SPEC §3 eligibility rules that do not depend on presence or load."""
+        spec, qspec = self.participants.get(pid), self.queues.get(queue)
+        if spec is None or qspec is None or pid not in qspec.members:
+            return False
+        if conv.named is not None and pid != conv.named:
+            return False
+        if conv.wanted not in (None, Wanted.ANY) and str(conv.wanted) != str(spec.kind):
+            return False
+        if pid in conv.held_before and pid != conv.named:
+            return False
+        return pid not in conv.declined
+
+    def has_room(self, pid: str, queue: str, world: Fingerprint) -> bool:
+        seat = world.participants.get(pid)
+        return (
+            seat is not None
+            and seat.presence is PresenceStatus.AVAILABLE
+            and self.capacity(pid) - seat.load >= self.units[queue]
+        )
+
+    def hold_units(self, after: Fingerprint) -> dict[str, int]:
+        return {
+            cid: self.units[conv.held_in]
+            for cid, conv in after.conversations.items()
+            if conv.held_in is not None and conv.held_in in self.units
+        }
+
+
+class Check:
+    """Base of the checks; a subclass's docstring says, in one line, what it guarantees."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, world: World, start: Fingerprint) -> None:
+        self.world = world
+
+    def observe(self, step: StepRecord) -> Iterator[Violation]:
+        raise NotImplementedError
+
+    @classmethod
+    def guarantee(cls) -> str:
+        """The docstring's first paragraph, on one line."""
+        paragraph = (cls.__doc__ or "").strip().split("\n\n")[0]
+        return " ".join(line.strip() for line in paragraph.splitlines())
+
+    def violation(self, step: StepRecord, conversation: str | None, detail: str) -> Violation:
+        return Violation(
+            invariant=self.name, step=step.index, conversation=conversation, detail=detail
+        )
+
+
+class RosterCheck(Check):
+    """A check that keeps its own `Roster`, rebuilt from the effect stream alone."""
+
+    def __init__(self, world: World, start: Fingerprint) -> None:
+        super().__init__(world, start)
+        self._roster = Roster.of(start)
+
+
+def addressed(effect: Effect) -> str | None:
+    """The participant an effect is for (None for the customer and for broadcast lines)."""
+    to = effect.to
+    return None if to is None or to == CUSTOMER else to
+
+
+BEFORE_JOIN = frozenset({Offer.KIND, OfferWithdrawn.KIND})
+
+
+__all__ = [
+    "BEFORE_JOIN",
+    "Check",
+    "InvariantViolation",
+    "RosterCheck",
+    "StepRecord",
+    "Violation",
+    "World",
+    "addressed",
+]
