@@ -46,7 +46,7 @@ ESCALATE = Escalate(conversation="a", participant="bot-a")
     ("event", "before", "code"),
     [
         (CustomerMessage(conversation="zz", text="x"), (), "unknown_conversation"),
-        (START, (START,), "conversation_exists"),
+        (START, (START,), "already_exists"),
         (Accept(conversation="a", participant="rep-1"), (START,), "wrong_state"),
         (Accept(conversation="a", participant="bot-a"), (START, ESCALATE), "no_offer"),
         (Escalate(conversation="a", participant="rep-1"), (START,), "not_holder"),

@@ -45,43 +45,9 @@ class Reply:
     duplicate: bool = False
 
 
-_CODES: Final = (
-    ("time goes backwards", "time_backwards"),
-    ("unknown conversation", "unknown_conversation"),
-    ("is unknown to routing", "unknown_conversation"),
-    ("unknown participant", "unknown_participant"),
-    ("unknown queue", "unknown_queue"),
-    ("already exists", "conversation_exists"),
-    ("has ended", "conversation_ended"),
-    ("does not hold", "not_holder"),
-    ("is not held by anyone", "not_holder"),
-    ("already holds", "already_holder"),
-    ("has no open offer", "no_offer"),
-    ("has no pending proposal", "no_proposal"),
-    ("already monitors", "already_monitoring"),
-    ("does not monitor", "not_monitor"),
-    ("only humans monitor", "wrong_kind"),
-    ("is not a human", "wrong_kind"),
-    ("is not a bot", "wrong_kind"),
-    ("is not a member of queue", "not_member"),
-    ("but a ", "wrong_kind"),
-    ("has no capacity left", "no_capacity"),
-    ("cannot transfer to itself", "invalid_transfer"),
-    ("needs ", "wrong_state"),
-    ("is not allowed when", "wrong_state"),
-    (" is away", "unavailable_participant"),
-    (" is offline", "unavailable_participant"),
-)
-
-
 def refusal_code(error: HandoffError) -> str:
-    """The stable code of a refusal: the exception's own `code` if it has one, else read from
-    today's messages (the one function to delete when the core gives codes)."""
-    code = getattr(error, "code", None)
-    if isinstance(code, str) and code:
-        return code
-    message = str(error)
-    return next((code for marker, code in _CODES if marker in message), "refused")
+    """The stable code of a refusal, as the answer's `error.code` carries it (docs/errors.md)."""
+    return str(error.code)
 
 
 def with_service_defaults(config: Config) -> Config:
