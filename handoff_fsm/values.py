@@ -30,6 +30,8 @@ def describe(value: object) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int) and value.bit_length() > 80:
+        return f"a whole number of about {int(value.bit_length() * 0.30103) + 1} digits"
     if isinstance(value, int | float):
         text = repr(value)
         return text if len(text) <= 24 else f"a number of {len(text)} characters"
