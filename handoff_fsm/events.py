@@ -15,6 +15,7 @@ field of a type nobody knows how to check fails at import).
 from __future__ import annotations
 
 import enum
+import operator
 from collections.abc import Callable, Mapping
 from typing import ClassVar, TypeAlias
 
@@ -33,7 +34,14 @@ class _Step:
 
     def validate(self) -> None:
         """Raise `InvalidStep` (code `invalid_step`) naming the first field that is wrong."""
-        for name, check in _CHECKS[type(self)]:
+        texts, others = _CHECKS[type(self)]
+        if texts is not None:  # the common case first: plain ASCII text fields
+            for value in texts(self):
+                if type(value) is not str or not value.isascii():
+                    break
+            else:
+                texts = None
+        for name, check in others if texts is None else _ALL_CHECKS[type(self)]:
             problem = check(getattr(self, name))
             if problem is not None:
                 raise InvalidStep(f"{self.STEP}.{name} {problem}", step=self.STEP, field=name)
@@ -294,9 +302,18 @@ def _checks_of(cls: type[Event]) -> tuple[tuple[str, _Check], ...]:
     return tuple(checks)
 
 
-_CHECKS: dict[type[_Step], tuple[tuple[str, _Check], ...]] = {
-    cls: _checks_of(cls) for cls in EVENT_TYPES
-}
+_Checks = tuple[tuple[str, _Check], ...]
+_ALL_CHECKS: dict[type[_Step], _Checks] = {cls: _checks_of(cls) for cls in EVENT_TYPES}
+
+
+def _split(checks: _Checks) -> tuple[Callable[[object], tuple[object, ...]] | None, _Checks]:
+    """The text fields (read together, for the fast path) and the other checks."""
+    texts = [name for name, check in checks if check is text_problem]
+    getter = operator.attrgetter(*texts, *texts[:1]) if texts else None  # always a tuple
+    return getter, tuple((name, check) for name, check in checks if check is not text_problem)
+
+
+_CHECKS = {cls: _split(checks) for cls, checks in _ALL_CHECKS.items()}
 
 __all__ = [
     "EVENT_BY_STEP",

@@ -30,6 +30,8 @@ def describe(value: object) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int) and value.bit_length() > 80:
+        return f"a whole number of about {int(value.bit_length() * 0.30103) + 1} digits"
     if isinstance(value, int | float):
         text = repr(value)
         return text if len(text) <= 24 else f"a number of {len(text)} characters"
@@ -39,6 +41,8 @@ def describe(value: object) -> str:
 
 
 def text_problem(value: object) -> str | None:
+    if type(value) is str and value.isascii():
+        return None  # the common case, first
     if not isinstance(value, str):
         return f"must be text, got {describe(value)}"
     if not value.isascii():
@@ -52,6 +56,8 @@ def text_problem(value: object) -> str | None:
 def time_problem(value: object) -> str | None:
     """A point in time, in seconds: a finite number. (Whether it comes after the switchboard's
     time is a refusal, `time_backwards`, not a malformed input.)"""
+    if type(value) is float and math.isfinite(value):
+        return None  # the common case, first
     if isinstance(value, bool) or not isinstance(value, int | float):
         return f"must be a number of seconds, got {describe(value)}"
     if isinstance(value, int) and abs(value) > MAX_WHOLE:
@@ -110,7 +116,10 @@ def copy_json(value: JsonValue) -> JsonValue:
 
 def copy_mapping(value: Mapping[str, JsonValue]) -> dict[str, JsonValue]:
     """A deep copy of a checked mapping of text to JSON values."""
-    return {key: copy_json(item) for key, item in value.items()}
+    return {key: item if type(item) in _SCALARS else copy_json(item) for key, item in value.items()}
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 __all__ = [

@@ -56,7 +56,7 @@ from handoff_fsm.config import (
     Settings,
     Strategy,
 )
-from handoff_fsm.errors import StepRefused, StoreError
+from handoff_fsm.errors import InvalidStep, StepRefused, StoreError
 from handoff_fsm.events import (
     EVENT_TYPES,
     Accept,
@@ -282,7 +282,7 @@ def test_an_event_that_would_not_read_back_equal_is_refused_before_it_runs(
     with DurableSwitchboard(Store.create(tmp_path / "s.db", CONFIG)) as board:
         board.handle(Start(conversation="c1", queue="q1"))
         before = plain(board.switchboard)
-        with pytest.raises(StoreError, match="cannot be stored"):
+        with pytest.raises((StoreError, InvalidStep)):  # malformed input is checked first
             board.handle(event, now=5)
         assert plain(board.switchboard) == before and board.seq == 1
         board.handle(Tick(now=6))  # not broken: the refused event never ran
@@ -889,3 +889,14 @@ def test_writers_that_wait_for_the_lock_take_turns_and_the_log_stays_one_history
     assert [s.seq for s in steps] == list(range(1, 46))
     assert [s.event for s in steps] == [Tick(now=float(n)) for n in range(1, 46)]
     assert restored.now == 45.0
+
+
+def test_a_malformed_step_is_neither_run_nor_logged(tmp_path: Path) -> None:
+    board = DurableSwitchboard(Store.create(tmp_path / "s.db", CONFIG), snapshot_every=10)
+    board.handle(Start(conversation="c1", queue="q1"), now=0)
+    bad = CustomerMessage(conversation="c1", text=None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidStep):
+        board.step(bad, now=1, step_id="m1")
+    retried = board.step(CustomerMessage(conversation="c1", text="hi"), now=1, step_id="m1")
+    assert retried.status == "applied" and board.store.head == 2
+    board.close()

@@ -67,6 +67,7 @@ from handoff_fsm.errors import InvalidStep, ScenarioError, StepRefused, StoreErr
 from handoff_fsm.events import Event, JsonValue
 from handoff_fsm.lifecycle import Outcome, State
 from handoff_fsm.switchboard import StepResult, Switchboard
+from handoff_fsm.switchboard.result import check_input
 
 if sys.platform != "win32":
     import fcntl
@@ -816,7 +817,8 @@ class DurableSwitchboard:
         input that is not a well-formed step (`InvalidStep`) is neither applied nor logged."""
         if self._broken is not None:
             raise StoreError(f"{self.store.path}: {self._broken}; reopen the store to go on")
-        text = encode_event(event)  # an event that cannot be logged is refused before it runs
+        check_input(event, now, step_id)  # InvalidStep before anything is run or logged
+        text = encode_event(event)
         index = self._next_index if step_index is None else step_index
         try:
             result = self.switchboard.step(event, now=now, step_id=step_id)

@@ -32,6 +32,7 @@ from handoff_fsm.routing.records import (
     AgentRecord,
     QueueRecord,
     WaitRecord,
+    has_room,
     kind_fits,
 )
 from handoff_fsm.routing.selection import pick, sub_line_servable
@@ -266,7 +267,7 @@ class Router(OfferBooks):
             agent.presence is PresenceStatus.AWAY and not allow_away
         ):
             raise StepRefused(ErrorCode.UNAVAILABLE, f"{pid!r} is {agent.presence}")
-        if agent.spec.capacity - agent.load < q.spec.units:
+        if not has_room(agent, q):
             raise StepRefused(
                 ErrorCode.NO_CAPACITY,
                 f"{pid!r} has no capacity left for conversation {conversation!r}",

@@ -69,7 +69,8 @@ class Switchboard(Handlers):
             self._new_waits.clear()  # a refused step began no wait (it changed nothing)
             return self._refused(event, refused, tuple(fired))
         self._set_wait_timers()
-        effects, self._out = (*fired, *self._out), []
+        effects = (*fired, *self._out) if fired else tuple(self._out)
+        self._out = []
         return StepResult(status=StepStatus.APPLIED, effects=effects)
 
     def handle(

@@ -274,6 +274,9 @@ class Moves:
         return record.wait_token == timer.token and record.state is State.SURVEY
 
     def _advance(self, now: float) -> None:
+        if not self._timers.due_by(now):  # the common case: nothing due
+            self.now = now
+            return
         for timer in self._timers.due(now):
             if not self._timer_is_live(timer):
                 continue

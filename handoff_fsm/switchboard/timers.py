@@ -47,6 +47,10 @@ class TimerHeap:
             self._heap, Timer(deadline, self._seq, kind, conversation, participant, token)
         )
 
+    def due_by(self, now: float) -> bool:
+        """Whether a timer (live or stale) is due at or before `now`."""
+        return bool(self._heap) and self._heap[0].deadline <= now
+
     def due(self, now: float) -> Iterator[Timer]:
         """Pop every timer due at or before `now`, earliest first (live or stale: the caller
         checks). Timers set while iterating are seen if they are due too."""

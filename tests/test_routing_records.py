@@ -1,0 +1,37 @@
+"""The live records of routing: the one capacity rule and a member's rank."""
+
+from __future__ import annotations
+
+from handoff_fsm.config import ParticipantSpec, QueueSpec
+from handoff_fsm.routing.records import AgentRecord, QueueRecord, has_room, leaf_key
+from handoff_fsm.routing.segment_tree import MinSegmentTree
+from handoff_fsm.vocabulary import Kind, PresenceStatus, Strategy
+
+
+def records(capacity: int, load: int, units: int) -> tuple[AgentRecord, QueueRecord]:
+    agent = AgentRecord(
+        spec=ParticipantSpec(id="rep-1", kind=Kind.HUMAN, capacity=capacity),
+        memberships=[],
+        load=load,
+    )
+    trees = {kind: MinSegmentTree.build([], []) for kind in Kind}
+    queue = QueueRecord(
+        spec=QueueSpec(name="q", members=("rep-1",), units=units), order=0, trees=trees
+    )
+    return agent, queue
+
+
+def test_room_means_capacity_minus_load_covers_the_queues_units() -> None:
+    assert has_room(*records(capacity=3, load=1, units=2))
+    assert not has_room(*records(capacity=3, load=2, units=2))
+    assert has_room(*records(capacity=0, load=0, units=1)) is False
+
+
+def test_a_member_is_ranked_only_while_available_with_room() -> None:
+    agent, queue = records(capacity=5, load=1, units=1)
+    assert queue.spec.strategy is Strategy.HIGHEST_CAPACITY
+    assert leaf_key(queue, agent, 0) == (-4, 0)
+    agent.presence = PresenceStatus.AWAY
+    assert leaf_key(queue, agent, 0) is None
+    agent.presence, agent.load = PresenceStatus.AVAILABLE, 5
+    assert leaf_key(queue, agent, 0) is None

@@ -1,0 +1,340 @@
+"""The router's deciding calls: the seed flows, presence, FIFO lines, holds, and refusals that
+change nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from routing_helpers import (
+    AVAILABLE,
+    AWAY,
+    OFFLINE,
+    arrive,
+    bot,
+    human,
+    one_queue,
+    picks,
+    queue,
+    settled,
+    verdicts,
+)
+
+from handoff_fsm.config import OverflowTransfer, ParticipantSpec, QueueSpec
+from handoff_fsm.effects import WithdrawReason
+from handoff_fsm.errors import StepRefused
+from handoff_fsm.events import Wanted
+from handoff_fsm.routing import (
+    Assigned,
+    Offered,
+    Router,
+    RoutingConfigError,
+    Verdict,
+    Withdrawn,
+)
+from handoff_fsm.routing import inspect as routing_inspect
+
+# ----------------------------------------------------------------------------- the seed flows
+
+
+def _seed_router() -> Router:
+    return Router(
+        [bot("bot-a", 100), human("rep-1", 50), bot("bot-b", 10)],
+        [queue("support", "bot-a", "rep-1", "bot-b", offer_timeout=60)],
+    )
+
+
+@pytest.mark.parametrize("back_to", [Wanted.BOT, Wanted.ANY], ids=str)
+def test_seed_flow_two_bots_in_one_queue_goes_bot_a_then_human_then_bot_b(back_to: Wanted) -> None:
+    router = _seed_router()
+    router.enqueue("c1", "support", 0)
+    assert router.serve(0) == [Assigned(conversation="c1", participant="bot-a", queue="support")]
+    assert router.release("c1", 1) == "bot-a"  # bot-a escalates
+    router.enqueue("c1", "support", 1, wanted=Wanted.HUMAN)
+    assert router.serve(1) == [
+        Offered(conversation="c1", participant="rep-1", queue="support", expires_at=61.0)
+    ]
+    router.accept("c1", "rep-1", 2)
+    assert router.holder("c1") == "rep-1" and router.held_in("c1") == "support"
+    assert router.release("c1", 3) == "rep-1"  # rep-1 transfers back to a bot
+    router.enqueue("c1", "support", 3, wanted=back_to)
+    assert verdicts(router, "c1")["bot-a"] is Verdict.HELD_BEFORE
+    assert router.serve(3) == [Assigned(conversation="c1", participant="bot-b", queue="support")]
+    assert router.held_before("c1") == {"bot-a", "rep-1", "bot-b"}
+    settled(router)
+
+
+def test_seed_flow_two_bots_in_two_queues() -> None:
+    router = Router(
+        [bot("bot-a"), human("rep-1"), bot("bot-b")],
+        [queue("queue-1", "bot-a", "rep-1"), queue("queue-2", "bot-b")],
+    )
+    router.enqueue("c1", "queue-1", 0)
+    assert picks(router.serve(0)) == [("c1", "bot-a")]
+    router.release("c1", 1)
+    router.enqueue("c1", "queue-1", 1, wanted=Wanted.HUMAN)
+    assert picks(router.serve(1)) == [("c1", "rep-1")]
+    router.accept("c1", "rep-1", 2)
+    router.release("c1", 3)
+    router.enqueue("c1", "queue-2", 3, wanted=Wanted.BOT)
+    assert router.serve(3) == [Assigned(conversation="c1", participant="bot-b", queue="queue-2")]
+
+
+# ----------------------------------------------------------------------------- presence
+
+
+def test_away_withdraws_offers_keeps_holds_and_gets_nothing_new() -> None:
+    router = one_queue(bot("b1", 1), human("h1", 5), human("h2", 1))
+    arrive(router, "held", named="h1")
+    router.accept("held", "h1", 0)
+    arrive(router, "c1", wanted=Wanted.HUMAN)
+    assert router.offer_of("c1") == "h1"
+    change = router.set_presence("h1", AWAY, 1)
+    assert change.withdrawn == (
+        Withdrawn(conversation="c1", participant="h1", queue="q", reason=WithdrawReason.CANCELLED),
+    )
+    assert change.dropped == ()
+    assert router.holder("held") == "h1" and router.load("h1") == 1
+    assert router.declined("c1") == frozenset()  # withdrawn is not declined
+    assert picks(router.serve(1)) == [("c1", "h2")]
+    router.decline("c1", "h2", 2)
+    assert router.serve(2) == []  # h1 is away
+    router.set_presence("h1", AVAILABLE, 3)
+    assert routing_inspect.pending_queues(router) == ("q",)
+    assert picks(router.serve(3)) == [("c1", "h1")]
+
+
+def test_offline_drops_holds_back_to_their_original_place_with_their_request() -> None:
+    router = one_queue(bot("b1", 2), human("h1", 1), bot("b2", 0))
+    arrive(router, "first", wanted=Wanted.BOT)  # ticket 1, held by b1
+    arrive(router, "second", wanted=Wanted.BOT)  # ticket 2, held by b1
+    router.set_presence("h1", AWAY, 0)
+    arrive(router, "third", wanted=Wanted.HUMAN)  # ticket 3, waiting
+    arrive(router, "fourth")  # ticket 4, waiting: b1 full, h1 away
+    change = router.set_presence("b1", OFFLINE, 5)
+    assert change.dropped == ("first", "second")  # ticket order
+    assert router.line("q") == ("first", "second", "third", "fourth")
+    assert router.wanted("first") is Wanted.BOT and router.held_in("first") is None
+    assert router.load("b1") == 0 and router.idle_since("b1") == 5
+    assert verdicts(router, "first")["b1"] is Verdict.HELD_BEFORE
+    settled(router)
+
+
+def test_offline_with_offers_and_holds_reports_both_in_ticket_order() -> None:
+    router = one_queue(human("h1", 4), human("h2", 0))
+    for cid in ("a", "b", "c"):
+        arrive(router, cid)
+    router.accept("b", "h1", 1)
+    change = router.set_presence("h1", OFFLINE, 2)
+    assert [w.conversation for w in change.withdrawn] == ["a", "c"]
+    assert change.dropped == ("b",)
+    assert router.line("q") == ("a", "b", "c") and router.load("h1") == 0
+
+
+def test_setting_the_same_presence_again_changes_nothing() -> None:
+    router = one_queue(human("h1"))
+    arrive(router, "c1")
+    assert router.set_presence("h1", AVAILABLE, 1).withdrawn == ()
+    assert router.offer_of("c1") == "h1"
+
+
+# ----------------------------------------------------------------------------- FIFO
+
+
+def test_the_earlier_conversation_gets_first_pick() -> None:
+    router = one_queue(bot("b1", 1), bot("b2", 1))
+    router.enqueue("c2", "q", 0)
+    router.enqueue("c1", "q", 0)
+    assert picks(router.serve(0)) == [("c2", "b1"), ("c1", "b2")]  # line order, not names
+
+
+def test_freed_capacity_goes_to_the_head_of_the_line() -> None:
+    router = one_queue(bot("b1", 1))
+    arrive(router, "holder")
+    for cid in ("first", "second"):
+        router.enqueue(cid, "q", 0)
+    assert router.serve(0) == [] and router.line("q") == ("first", "second")
+    router.release("holder", 1)
+    assert picks(router.serve(1)) == [("first", "b1")]
+
+
+def test_a_conversation_nobody_can_take_does_not_block_later_ones() -> None:
+    router = one_queue(bot("b1", 1), human("h1", 0))
+    router.enqueue("wants-human", "q", 0, wanted=Wanted.HUMAN)
+    router.enqueue("wants-bot", "q", 0, wanted=Wanted.BOT)
+    assert picks(router.serve(0)) == [("wants-bot", "b1")]
+    assert router.line("q") == ("wants-human",)
+
+
+def test_a_conversation_that_held_every_free_participant_does_not_block_later_ones() -> None:
+    router = one_queue(bot("b1", 2))
+    arrive(router, "old")
+    router.release("old", 1)
+    router.enqueue("old", "q", 1)  # b1 held it before: nobody else can take it
+    router.enqueue("new", "q", 1)
+    assert picks(router.serve(1)) == [("new", "b1")]
+    assert router.position("old") == 1
+
+
+def test_a_later_conversation_never_takes_what_an_earlier_one_could_take() -> None:
+    router = Router([bot("b1", 1), human("h1", 1)], [queue("q", "b1", "h1")])
+    for cid, wanted in (("c1", Wanted.HUMAN), ("c2", Wanted.ANY), ("c3", Wanted.BOT)):
+        router.enqueue(cid, "q", 0, wanted=wanted)
+    assert picks(router.serve(0)) == [("c1", "h1"), ("c2", "b1")]
+    assert router.line("q") == ("c1", "c3")
+
+
+def test_queues_sharing_a_participant_are_served_oldest_ticket_first() -> None:
+    router = Router([bot("b1", 1), bot("x", 1)], [queue("a", "b1"), queue("b", "b1", "x")])
+    router.enqueue("hold-x", "b", 0, named="x")
+    router.set_presence("b1", AWAY, 0)
+    router.enqueue("in-b", "b", 0, wanted=Wanted.BOT)  # older
+    router.enqueue("in-a", "a", 0)
+    assert picks(router.serve(0)) == [("hold-x", "x")]
+    router.set_presence("b1", AVAILABLE, 1)
+    assert routing_inspect.pending_queues(router) == ("a", "b")
+    assert picks(router.serve(1)) == [("in-b", "b1")]
+
+
+def test_serve_does_nothing_and_looks_at_nothing_when_nothing_changed() -> None:
+    router = one_queue(bot("b1", 1))
+    arrive(router, "c1")
+    router.enqueue("c2", "q", 0)
+    router.serve(0)
+    steps = routing_inspect.selection_steps(router)
+    assert routing_inspect.pending_queues(router) == ()
+    assert router.serve(1) == [] and routing_inspect.selection_steps(router) == steps
+    router.release("c1", 2)
+    assert routing_inspect.pending_queues(router) == ("q",)
+
+
+# ----------------------------------------------------------------------------- holds
+
+
+def test_reassign_moves_the_hold_with_its_units_and_queue() -> None:
+    router = one_queue(bot("b1", 4), human("sup", 2), units=2)
+    arrive(router, "c1")
+    assert router.reassign("c1", "sup", 5) == "b1"
+    assert router.holder("c1") == "sup" and router.held_in("c1") == "q"
+    assert (router.load("b1"), router.load("sup")) == (0, 2)
+    assert router.held_before("c1") == {"b1", "sup"}
+    settled(router)
+
+
+def test_assign_gives_a_cancelled_wait_back_to_its_bot_even_when_away() -> None:
+    router = one_queue(bot("bot-a", 1), human("h1", 0))
+    arrive(router, "c1")
+    router.release("c1", 1)
+    router.enqueue("c1", "q", 1, wanted=Wanted.HUMAN)
+    router.set_presence("bot-a", AWAY, 2)
+    assert router.leave("c1", 3) is None
+    router.assign("c1", "bot-a", "q", 3)
+    assert router.holder("c1") == "bot-a" and router.load("bot-a") == 1
+    router.set_presence("bot-a", OFFLINE, 4)  # dropped back to the place of its last wait
+    assert router.line("q") == ("c1",) and router.wanted("c1") is Wanted.HUMAN
+    settled(router)
+
+
+def test_assign_is_refused_for_an_offline_participant() -> None:
+    router = one_queue(bot("bot-a", 1))
+    router.set_presence("bot-a", OFFLINE, 0)
+    with pytest.raises(StepRefused, match="'bot-a' is offline"):
+        router.assign("c1", "bot-a", "q", 1)
+    assert router.holder("c1") is None and router.load("bot-a") == 0
+
+
+def test_forget_drops_every_memory_of_a_finished_conversation() -> None:
+    router = one_queue(bot("b1", 1))
+    arrive(router, "c1")
+    with pytest.raises(StepRefused, match="held by 'b1'"):
+        router.forget("c1")
+    router.release("c1", 1)
+    router.forget("c1")
+    assert router.held_before("c1") == frozenset() and router.wait_status("c1") is None
+    assert picks(arrive(router, "c1", now=2)) == [("c1", "b1")]  # a stranger again
+    router.forget("never-seen")
+
+
+# ----------------------------------------------------------------------------- refusals
+
+
+def _refusals(router: Router) -> list[Callable[[], object]]:
+    return [
+        lambda: router.enqueue("waiting", "q", 9),
+        lambda: router.enqueue("held", "q", 9),
+        lambda: router.enqueue("new", "nowhere", 9),
+        lambda: router.enqueue("new", "q", 9, named="ghost"),
+        lambda: router.enqueue("new", "q", 9, wanted=Wanted.BOT, named="h1"),
+        lambda: router.accept("waiting", "h2", 9),
+        lambda: router.accept("ghost", "h1", 9),
+        lambda: router.decline("offered", "b1", 9),
+        lambda: router.expire_offer("waiting", "h1", 9),
+        lambda: router.release("waiting", 9),
+        lambda: router.release("ghost", 9),
+        lambda: router.leave("held", 9),
+        lambda: router.reassign("held", "h-away", 9),
+        lambda: router.reassign("held", "h-full", 9),
+        lambda: router.reassign("held", "b1", 9),
+        lambda: router.reassign("waiting", "h1", 9),
+        lambda: router.assign("held", "h1", "q", 9),
+        lambda: router.assign("new", "h-full", "q", 9),
+        lambda: router.assign("new", "ghost", "q", 9),
+        lambda: router.set_presence("ghost", AWAY, 9),
+        lambda: router.forget("waiting"),
+        lambda: router.forget("offered"),
+        lambda: router.explain("held"),
+        lambda: router.load("ghost"),
+        lambda: router.line("nowhere"),
+    ]
+
+
+def test_every_refused_call_changes_nothing() -> None:
+    router = one_queue(
+        bot("b1", 1), human("h1", 1), human("h2", 0), human("h-away", 5), human("h-full", 0)
+    )
+    router.set_presence("h-away", AWAY, 0)
+    arrive(router, "held", wanted=Wanted.BOT)
+    arrive(router, "offered", wanted=Wanted.HUMAN)
+    arrive(router, "waiting")
+    assert router.offer_of("offered") == "h1" and router.position("waiting") == 2
+    before = routing_inspect.dump(router)
+    for attempt in _refusals(router):
+        with pytest.raises(StepRefused):
+            attempt()
+        assert routing_inspect.dump(router) == before, attempt
+        settled(router)
+
+
+def test_refusals_name_what_is_wrong() -> None:
+    router = one_queue(bot("b1", 1))
+    arrive(router, "c1")
+    with pytest.raises(StepRefused, match="conversation 'c1' is held by 'b1'"):
+        router.enqueue("c1", "q", 1)
+    with pytest.raises(StepRefused, match="unknown queue 'elsewhere'"):
+        router.enqueue("c2", "elsewhere", 1)
+    with pytest.raises(StepRefused, match="'b1' has no capacity left"):
+        router.assign("c2", "b1", "q", 1)
+
+
+@pytest.mark.parametrize(
+    ("participants", "queues", "problem"),
+    [
+        ([bot("b1"), bot("b1")], [], "'b1' is defined twice"),
+        ([bot("b1")], [queue("q", "b2")], "unknown participant 'b2'"),
+        ([bot("b1")], [queue("q", "b1", "b1")], "lists 'b1' twice"),
+        ([bot("b1")], [queue("q", "b1", units=0)], "units must be at least 1"),
+        ([bot("b1")], [queue("q", "b1"), queue("q", "b1")], "queue 'q' is defined twice"),
+        ([bot("b1", -1)], [], "negative capacity"),
+        ([bot("b1")], [queue("q", "b1", offer_timeout=0)], "offer_timeout must be > 0"),
+        ([bot("b1")], [QueueSpec(name="q", members=("b1",), wait_timeout=0)], "wait_timeout must"),
+        ([bot("b1")], [QueueSpec(name="q", members=("b1",), overflow=OverflowTransfer(queue="x"))],
+         "overflow transfers to unknown queue 'x'"),
+        ([bot("b1")], [QueueSpec(name="q", members=("b1",), overflow=OverflowTransfer(queue="q"))],
+         "overflow transfers to itself"),
+    ],
+)  # fmt: skip
+def test_a_configuration_that_cannot_be_routed_is_refused(
+    participants: list[ParticipantSpec], queues: list[QueueSpec], problem: str
+) -> None:
+    with pytest.raises(RoutingConfigError, match=problem):
+        Router(participants, queues)
