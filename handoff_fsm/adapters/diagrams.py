@@ -254,16 +254,17 @@ def _problems(
         for suffix, text in ((".dot", diagram.dot), (".mmd", diagram.mermaid)):
             found = _read(out / f"{diagram.stem}{suffix}")
             if found is None:
-                problems.append((f"{diagram.stem}{suffix}", "missing"))
+                problems.append((str(out / f"{diagram.stem}{suffix}"), "missing"))
             elif found != text.encode():
                 problems.append(
-                    (f"{diagram.stem}{suffix}", "differs from what the model gives now")
+                    (str(out / f"{diagram.stem}{suffix}"), "differs from what the model gives now")
                 )
-        svg = _read(out / f"{diagram.stem}.svg")
+        svg_path = out / f"{diagram.stem}.svg"
+        svg = _read(svg_path)
         if svg is None:
-            problems.append((f"{diagram.stem}.svg", "missing"))
+            problems.append((str(svg_path), "missing"))
         elif recorded_digest(svg) != diagram.digest:
-            problems.append((f"{diagram.stem}.svg", "differs: not rendered from the current DOT"))
+            problems.append((str(svg_path), "differs: not rendered from the current DOT"))
     names = {f"{d.stem}{suffix}" for d in diagrams for suffix in SUFFIXES}
     problems += [
         (str(out / name), "produced by no model") for name in _ours(out) if name not in names
