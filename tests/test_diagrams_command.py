@@ -338,7 +338,8 @@ def test_sequence_pages_are_written_beside_their_scenarios_and_checked(
     shutil.copy(REPO_ROOT / "docs" / "scenarios" / "two_bots_one_queue.yaml", scenarios)
     out = tmp_path / "out"
     out.mkdir()
-    for name in [*EXPECTED, *(f"scenario.two_bots_one_queue.c1.{e}" for e in ("dot", "svg", "mmd"))]:
+    flow = [f"scenario.two_bots_one_queue.c1.{ext}" for ext in ("dot", "svg", "mmd")]
+    for name in [*EXPECTED, *flow]:
         shutil.copy(COMMITTED / name, out / name)  # current: writing renders nothing
     argv = ["diagrams", "--scenarios", str(scenarios), "--out", str(out)]
     page = scenarios / "two_bots_one_queue.sequence.md"
