@@ -327,7 +327,46 @@ def test_a_changed_scenario_makes_its_committed_path_stale(
     stale = {line.split(": ")[0].strip() for line in report.splitlines()[1:-1]}
     assert stale == {
         str(COMMITTED / f"scenario.two_bots_one_queue.c1.{ext}") for ext in ("dot", "svg", "mmd")
-    }
+    } | {str(scenarios / "two_bots_one_queue.sequence.md")}
+
+
+def test_sequence_pages_are_written_beside_their_scenarios_and_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    shutil.copy(REPO_ROOT / "docs" / "scenarios" / "two_bots_one_queue.yaml", scenarios)
+    out = tmp_path / "out"
+    out.mkdir()
+    flow = [f"scenario.two_bots_one_queue.c1.{ext}" for ext in ("dot", "svg", "mmd")]
+    for name in [*EXPECTED, *flow]:
+        shutil.copy(COMMITTED / name, out / name)  # current: writing renders nothing
+    argv = ["diagrams", "--scenarios", str(scenarios), "--out", str(out)]
+    page = scenarios / "two_bots_one_queue.sequence.md"
+    assert main([*argv, "--check"]) == 1
+    assert f"{page}: missing" in capsys.readouterr().err
+    assert main(argv) == 0
+    committed = REPO_ROOT / "docs" / "scenarios" / "two_bots_one_queue.sequence.md"
+    assert page.read_bytes() == committed.read_bytes()
+    assert main([*argv, "--check"]) == 0
+    page.write_text(page.read_text().replace("Thanks!", "Thanks"))
+    (scenarios / "gone.sequence.md").write_text("old\n")
+    capsys.readouterr()
+    assert main([*argv, "--check"]) == 1
+    report = capsys.readouterr().err
+    assert f"{page}: differs from what a run of its scenario gives now" in report
+    assert f"{scenarios / 'gone.sequence.md'}: produced by no scenario" in report
+
+
+def test_sequences_option_names_the_folder_of_the_pages(tmp_path: Path) -> None:
+    pages = tmp_path / "pages"
+    argv = ["diagrams", "--out", str(COMMITTED), "--sequences", str(pages)]
+    assert main(argv) == 0
+    names = sorted(p.name for p in pages.iterdir())
+    assert names == sorted(
+        f"{p.stem}.sequence.md" for p in (REPO_ROOT / "docs" / "scenarios").glob("*.yaml")
+    )
+    assert main([*argv, "--check"]) == 0
 
 
 def test_other_models_without_a_lifecycle_get_no_scenario_paths(

@@ -13,13 +13,15 @@ Rules:
 - Output is byte-stable: the same model gives the same bytes. Order is the model file's (states
   as declared, edges by their first row), nothing depends on hashing or set order, and nothing
   carries a time, a path or a version.
-- One edge per (source, dest, guards, unless): parallel rows that differ only by trigger (the five
-  ways from `bot_active` to `waiting`) are merged into one edge listing every trigger on its own
-  line, because five parallel arrows between the same two states are unreadable. Rows whose
-  guards differ stay separate edges: the guard is what tells them apart.
-- Labels read `trigger / outcome` (one line per trigger; `/ outcome` only into a final state)
-  followed by one line `[guard, !unless]` when the edge has guards. Mermaid labels write `not `
-  for `!` and keep to letters, digits and `_ ,./()[]-`, so no label can break its parser.
+- One edge per (source, dest): every row between the same two states (the five ways from
+  `bot_active` to `waiting`, the three ways from `waiting` back to `bot_active`) is one line of
+  one edge, because parallel arrows between the same two states are unreadable; `waiting` alone
+  had fifteen. Each line carries its own row's guards, so rows told apart by guards stay apart.
+  (Boxing the hold states in a cluster was tried and looked worse: dot then pulled `waiting` to
+  the side and stacked the labels of the edges into it on top of one another.)
+- Labels read `trigger / outcome [guard, !unless]`, one line per row (`/ outcome` only into a
+  final state, `[...]` only when the row has guards). Mermaid labels write `not ` for `!` and keep
+  to letters, digits and `_ ,./()[]-`, so no label can break its parser.
 - Layout is top-down: the lifecycle then reads from `new` down to `ended`; left-to-right drew it
   three times wider than high, with longer crossing edges. Self-loops carry their label as an
   `xlabel`, which dot places clear of other edges (a loop's plain label lands on them).
@@ -65,10 +67,13 @@ _MERMAID_KEYWORDS = frozenset(
 
 @attrs.frozen(kw_only=True)
 class _Line:
-    """One trigger line of an edge label; `steps` holds the path numbers when it was taken."""
+    """One trigger line of an edge label, with the guards of its row; `steps` holds the path
+    numbers when it was taken."""
 
     trigger: str
     outcome: str | None
+    guards: tuple[str, ...] = ()
+    unless: tuple[str, ...] = ()
     steps: tuple[int, ...] = ()
 
 
@@ -77,8 +82,6 @@ class _Edge:
     source: str
     dest: str
     lines: tuple[_Line, ...]
-    guards: tuple[str, ...]
-    unless: tuple[str, ...]
     taken: bool = False
     greyed: bool = False
 
@@ -191,32 +194,29 @@ def _picture(model: MachineModel, path: _Path | None = None, title: str | None =
     )
     # Edges follow the groups' order even on an overlay, so that the overlay's layout stays close
     # to the plain diagram's: a taken row is drawn where its group is.
-    groups: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], list[_Line]] = {}
-    rows: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], list[TransitionSpec]] = {}
+    groups: dict[tuple[str, str], list[_Line]] = {}
+    rows: dict[tuple[str, str], list[TransitionSpec]] = {}
     for index, spec in enumerate(model.transitions):
         for source in spec.sources:
             steps = path.taken.get((index, source), ()) if path is not None else ()
-            key = (source, spec.dest, spec.guards, spec.unless)
+            key = (source, spec.dest)
             groups.setdefault(key, []).append(
-                _Line(trigger=spec.trigger, outcome=spec.outcome, steps=steps)
+                _Line(
+                    trigger=spec.trigger,
+                    outcome=spec.outcome,
+                    guards=spec.guards,
+                    unless=spec.unless,
+                    steps=steps,
+                )
             )
             rows.setdefault(key, []).append(spec)
     slots: list[_Edge | tuple[str, str, str]] = []
     taken: dict[tuple[str, str, str], _Edge] = {}
     for key, lines in groups.items():
-        source, dest, guards, unless = key
+        source, dest = key
         rest = tuple(line for line in lines if not line.steps)
         if rest:
-            slots.append(
-                _Edge(
-                    source=source,
-                    dest=dest,
-                    lines=rest,
-                    guards=guards,
-                    unless=unless,
-                    greyed=path is not None,
-                )
-            )
+            slots.append(_Edge(source=source, dest=dest, lines=rest, greyed=path is not None))
         for line, spec in zip(lines, rows[key], strict=True):
             if line.steps:
                 taken_key = (source, spec.trigger, spec.dest)
@@ -251,36 +251,26 @@ def _add_taken(
     key = (source, spec.trigger, spec.dest)
     edge = taken.get(key)
     if edge is None:
-        taken[key] = _Edge(
-            source=source,
-            dest=spec.dest,
-            lines=(line,),
-            guards=spec.guards,
-            unless=spec.unless,
-            taken=True,
-        )
+        taken[key] = _Edge(source=source, dest=spec.dest, lines=(line,), taken=True)
         return
-    if (edge.guards, edge.unless) != (spec.guards, spec.unless):
-        edge = attrs.evolve(edge, guards=(), unless=())
-    if edge.lines[0].outcome != spec.outcome:
-        edge = attrs.evolve(edge, lines=(attrs.evolve(edge.lines[0], outcome=None),))
-    taken[key] = edge
+    first = edge.lines[0]
+    if (first.guards, first.unless) != (spec.guards, spec.unless):
+        first = attrs.evolve(first, guards=(), unless=())
+    if first.outcome != spec.outcome:
+        first = attrs.evolve(first, outcome=None)
+    taken[key] = attrs.evolve(edge, lines=(first,))
 
 
-def _line_text(line: _Line) -> str:
+def _line_text(line: _Line, negation: str) -> str:
     numbers = f"({', '.join(str(n) for n in line.steps)}) " if line.steps else ""
     outcome = f" / {line.outcome}" if line.outcome else ""
-    return f"{numbers}{line.trigger}{outcome}"
-
-
-def _guard_text(edge: _Edge, negation: str) -> str:
-    words = [*edge.guards, *(f"{negation}{name}" for name in edge.unless)]
-    return f"[{', '.join(words)}]" if words else ""
+    words = [*line.guards, *(f"{negation}{name}" for name in line.unless)]
+    guard = f" [{', '.join(words)}]" if words else ""
+    return f"{numbers}{line.trigger}{outcome}{guard}"
 
 
 def _label_lines(edge: _Edge, negation: str) -> list[str]:
-    guard = _guard_text(edge, negation)
-    return [*(_line_text(line) for line in edge.lines), *([guard] if guard else [])]
+    return [_line_text(line, negation) for line in edge.lines]
 
 
 # --- DOT ----------------------------------------------------------------------------------------
@@ -319,14 +309,7 @@ def _render_dot(picture: _Picture) -> str:
     )
     dot.edge(start, picture.initial, color=start_colour)
     for node in picture.nodes:
-        attributes = {"tooltip": graphviz.escape(node.meaning)}
-        if node.final:
-            attributes.update(shape="doublecircle", margin="0.04")
-        if node.look == "visited":
-            attributes.update(color=_PATH, fillcolor=_PATH_FILL, penwidth="2")
-        elif node.look == "unvisited":
-            attributes.update(color=_GREY, fillcolor=_GREY_FILL, fontcolor=_GREY_TEXT)
-        dot.node(node.name, **attributes)
+        _dot_node(dot, node)
     for edge in picture.edges:
         label = "\\l".join(graphviz.escape(text) for text in _label_lines(edge, "!")) + "\\l"
         # dot does not keep a self-loop's label clear of other edges; an xlabel is placed last,
@@ -340,6 +323,17 @@ def _render_dot(picture: _Picture) -> str:
         dot.edge(edge.source, edge.dest, **attributes)
     source: str = dot.source
     return source
+
+
+def _dot_node(graph: Any, node: _Node) -> None:
+    attributes = {"tooltip": graphviz.escape(node.meaning)}
+    if node.final:
+        attributes.update(shape="doublecircle", margin="0.04")
+    if node.look == "visited":
+        attributes.update(color=_PATH, fillcolor=_PATH_FILL, penwidth="2")
+    elif node.look == "unvisited":
+        attributes.update(color=_GREY, fillcolor=_GREY_FILL, fontcolor=_GREY_TEXT)
+    graph.node(node.name, **attributes)
 
 
 _GENERATED = "Generated from models/ by `handoff-fsm diagrams`; do not edit by hand."
