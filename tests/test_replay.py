@@ -145,13 +145,13 @@ def test_a_run_killed_in_the_middle_goes_on_from_its_last_acknowledged_step(
     scenario_file: Path, scratch: Path
 ) -> None:
     """No clean close: the first part is written by a durable switchboard whose store is then
-    dropped without a snapshot, as if the process had been killed; the second `run --store`
-    restores from the log alone (and the snapshots taken on the way, one every 2 steps)."""
+    dropped without a checkpoint, as if the process had been killed; the second `run --store`
+    restores from the log alone (and the checkpoints taken on the way, one every 2 steps)."""
     scenario = load_scenario(scenario_file)
     whole = plain_run(scenario)
     for cut in range(len(scenario.steps) + 1):
         path = scratch / f"{cut}.db"
-        board = DurableSwitchboard(Store.create(path, scenario.config), snapshot_every=2)
+        board = DurableSwitchboard(Store.create(path, scenario.config), checkpoint_every=2)
         for step in scenario.steps[:cut]:
             with contextlib.suppress(StepRefused):
                 board.handle(step.event, now=step.now, step_id=step.id)

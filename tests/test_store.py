@@ -475,12 +475,12 @@ def test_snapshots_are_taken_every_n_steps_and_on_close_and_the_last_two_kept(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "s.db"
-    with DurableSwitchboard(Store.create(path, CONFIG), snapshot_every=3) as board:
+    with DurableSwitchboard(Store.create(path, CONFIG), checkpoint_every=3) as board:
         for second in range(1, 8):
             board.handle(Tick(now=second))
             assert _snapshots(path) == [3, 6][: second // 3]
     assert _snapshots(path) == [6, 7]
-    with DurableSwitchboard(Store.open(path), snapshot_every=3) as board:
+    with DurableSwitchboard(Store.open(path), checkpoint_every=3) as board:
         assert board.restored_from == 7
     assert _snapshots(path) == [6, 7]  # nothing new to snapshot on close
 
@@ -490,7 +490,7 @@ def test_restore_uses_the_latest_snapshot_and_applies_the_log_after_it(tmp_path:
     config = SPEC_CONFIG
     reference = Switchboard(config)
     drive(reference, SPEC_CALLS)
-    board = DurableSwitchboard(Store.create(path, config), snapshot_every=8)
+    board = DurableSwitchboard(Store.create(path, config), checkpoint_every=8)
     drive(board, SPEC_CALLS)
     board.store.close()  # as if the process died: no snapshot on close
     with Store.open(path) as store:
@@ -506,7 +506,7 @@ def test_a_snapshot_of_another_version_or_one_that_does_not_load_is_skipped(
     config = SPEC_CONFIG
     reference = Switchboard(config)
     drive(reference, SPEC_CALLS)
-    with DurableSwitchboard(Store.create(path, config), snapshot_every=8) as board:
+    with DurableSwitchboard(Store.create(path, config), checkpoint_every=8) as board:
         drive(board, SPEC_CALLS)
     db = sqlite3.connect(path)
     db.execute("UPDATE snapshots SET blob = x'00' WHERE after_seq = 21")
@@ -528,7 +528,7 @@ def test_a_log_that_does_not_replay_to_what_was_acknowledged_is_a_store_error(
 ) -> None:
     path = tmp_path / "s.db"
     config = SPEC_CONFIG
-    board = DurableSwitchboard(Store.create(path, config), snapshot_every=1000)
+    board = DurableSwitchboard(Store.create(path, config), checkpoint_every=1000)
     drive(board, SPEC_CALLS[:5])
     board.store.close()
     db = sqlite3.connect(path)
@@ -544,7 +544,7 @@ def test_a_log_that_does_not_replay_to_what_was_acknowledged_is_a_store_error(
 
 def test_a_gap_in_the_log_is_a_store_error(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
-    board = DurableSwitchboard(Store.create(path, CONFIG), snapshot_every=1000)
+    board = DurableSwitchboard(Store.create(path, CONFIG), checkpoint_every=1000)
     for second in range(1, 4):
         board.handle(Tick(now=second))
     board.store.close()
@@ -581,7 +581,7 @@ def test_a_retried_id_is_logged_and_gives_nothing_again_after_a_restore(tmp_path
 
 def test_when_another_writer_changed_the_log_the_step_is_not_acknowledged(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
-    board = DurableSwitchboard(Store.create(path, CONFIG), snapshot_every=10)
+    board = DurableSwitchboard(Store.create(path, CONFIG), checkpoint_every=10)
     board.handle(Tick(now=1))
     intruder = sqlite3.connect(path)  # bypasses the lock: only the log's head check can tell
     intruder.execute(
@@ -603,7 +603,7 @@ def test_a_step_that_fails_inside_the_switchboard_breaks_the_wrapper(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "s.db"
-    board = DurableSwitchboard(Store.create(path, CONFIG), snapshot_every=10)
+    board = DurableSwitchboard(Store.create(path, CONFIG), checkpoint_every=10)
     board.handle(Start(conversation="c1", queue="q1"))
 
     def explode(*args: object, **kwargs: object) -> list[Effect]:
@@ -742,11 +742,11 @@ def test_the_drawn_runs_cover_every_step_kind() -> None:
 @given(
     calls=runs(),
     data=st.data(),
-    snapshot_every=st.integers(1, 5),
+    checkpoint_every=st.integers(1, 5),
     died=st.booleans(),
 )
 def test_property_a_run_restored_anywhere_from_snapshot_and_log_is_the_uninterrupted_run(
-    calls: list[Call], data: st.DataObject, snapshot_every: int, died: bool
+    calls: list[Call], data: st.DataObject, checkpoint_every: int, died: bool
 ) -> None:
     cut = data.draw(st.integers(0, len(calls)), label="cut")
     reference = Switchboard(CONFIG)
@@ -756,16 +756,16 @@ def test_property_a_run_restored_anywhere_from_snapshot_and_log_is_the_uninterru
 
     with scratch() as directory:
         path = Path(directory) / "s.db"
-        first = DurableSwitchboard(Store.create(path, CONFIG), snapshot_every=snapshot_every)
+        first = DurableSwitchboard(Store.create(path, CONFIG), checkpoint_every=checkpoint_every)
         lines = drive(first, calls[:cut])
         if died:
             first.store.close()  # no snapshot on close: the process was killed
-            snapshot = cut - cut % snapshot_every
+            snapshot = cut - cut % checkpoint_every
         else:
             first.close()
             snapshot = cut
 
-        second = DurableSwitchboard(Store.open(path, CONFIG), snapshot_every=snapshot_every)
+        second = DurableSwitchboard(Store.open(path, CONFIG), checkpoint_every=checkpoint_every)
         assert second.restored_from == snapshot
         assert plain(second.switchboard) == state_at_cut
         assert second.store.line_count() == len(lines)
@@ -787,7 +787,7 @@ def test_every_cut_of_a_scenario_restores_to_the_uninterrupted_state(scenario: P
             reference = Switchboard(config)
             drive(reference, calls[:cut])
             path = Path(directory) / f"{cut}.db"
-            board = DurableSwitchboard(Store.create(path, config), snapshot_every=4)
+            board = DurableSwitchboard(Store.create(path, config), checkpoint_every=4)
             drive(board, calls[:cut])
             board.store.close()
             with Store.open(path) as store:
@@ -803,7 +803,7 @@ WRITER = textwrap.dedent(
     from handoff_fsm.events import Tick
 
     path, steps, timeout, hold = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-    board = DurableSwitchboard(Store.open(path, lock_timeout=timeout), snapshot_every=2)
+    board = DurableSwitchboard(Store.open(path, lock_timeout=timeout), checkpoint_every=2)
     print("open", board.seq, flush=True)
     for number in range(steps):
         board.handle(Tick(now=board.switchboard.now + 1))

@@ -74,7 +74,7 @@ CHILD = textwrap.dedent(
 
     board = DurableSwitchboard.open(
         sys.argv[1], load_scenario(__import__("pathlib").Path(sys.argv[2])).config,
-        snapshot_every=5,
+        checkpoint_every=5,
     )
     while True:
         event, now, step_id = call(board.seq)

@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Protocol, cast
 
 from handoff_fsm import __version__
-from handoff_fsm.adapters import demo, replay, run, verify
+from handoff_fsm.adapters import demo, replay, run, store_command, verify
 from handoff_fsm.adapters import diagrams as diagrams_command
 from handoff_fsm.errors import HandoffError
 
@@ -32,6 +32,7 @@ _COMMANDS: dict[str, ModuleType] = {
     "run": run,
     "diagrams": diagrams_command,
     "replay": replay,
+    "store": store_command,
 }
 
 
