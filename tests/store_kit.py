@@ -145,7 +145,6 @@ def side_files(path: Path) -> list[str]:
     return sorted(p.name for p in path.parent.iterdir() if p != path)
 
 
-
 def board_state(board: Switchboard) -> object:
     """Everything `board` holds that a decision or a query can depend on (see the module doc)."""
     live = sorted(t for t in board._timers if board._timer_is_live(t))
@@ -272,3 +271,24 @@ def _event(draw: st.DrawFn, kind: str, conversation: str, actor: str, human: str
             assert kind == "tick"
             return Tick(now=0)  # its time is drawn by the caller
 
+
+def rechain(path: Path) -> None:
+    """Recompute every row's chain hash after a test edited the log, as a store written by an
+    engine with other decisions (or a careful forger) would have them: the checksums hold, so
+    only re-running the steps can tell."""
+    import sqlite3
+
+    from handoff_fsm.adapters.store.log import chain_next, genesis
+
+    db = sqlite3.connect(path)
+    (config,) = db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+    chain = genesis(config)
+    rows = db.execute(
+        "SELECT seq, step_index, event, now, step_id, refused, effects, delivered FROM steps "
+        "ORDER BY seq"
+    ).fetchall()
+    for row in rows:
+        chain = chain_next(chain, list(row))
+        db.execute("UPDATE steps SET chain = ? WHERE seq = ?", (chain, row[0]))
+    db.commit()
+    db.close()

@@ -27,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from handoff_fsm.adapters.store import Store  # noqa: PLC0415 - loaded on use
-    from handoff_fsm.adapters.store.maintenance import compact, verify  # noqa: PLC0415
+    from handoff_fsm.adapters.store import Store
+    from handoff_fsm.adapters.store.maintenance import compact, verify
 
     if args.action == "verify":
         with Store.open(args.store, readonly=True) as store:

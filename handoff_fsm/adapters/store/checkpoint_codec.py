@@ -93,13 +93,14 @@ def check_shape(board: Switchboard) -> None:
         problems.append("a switchboard built with trace=True (traces are not checkpointed)")
     if problems:
         raise StoreError(
-            "the checkpoint codec does not know this engine's state (" + "; ".join(problems)
+            "the checkpoint codec does not know this engine's state ("
+            + "; ".join(problems)
             + "); checkpoints are refused rather than incomplete"
         )
 
 
 def _record_types(board: Switchboard, router: Router) -> list[tuple[str, type, frozenset[str]]]:
-    from handoff_fsm import routing, switchboard  # noqa: PLC0415 - the engine's record classes
+    from handoff_fsm import routing, switchboard
 
     del board, router
     return [
@@ -124,10 +125,12 @@ def _field_names(record_type: type) -> frozenset[str]:
 
 def _number(value: float) -> JsonValue:
     """JSON has no infinities; an idle time of -inf (never busy) is written as a string."""
-    return "-inf" if value == -math.inf else value
+    return "-inf" if value == -math.inf else float(value)
 
 
-def live_timers(board: Switchboard, conversations: Iterable[str] | None = None) -> dict[str, list[Any]]:
+def live_timers(
+    board: Switchboard, conversations: Iterable[str] | None = None
+) -> dict[str, list[Any]]:
     """The live timers of `conversations` (all when None), by conversation, in heap order."""
     wanted = None if conversations is None else set(conversations)
     found: dict[str, list[Any]] = {}
@@ -157,7 +160,7 @@ def encode_conversation(board: Switchboard, cid: str, timers: Sequence[Any]) -> 
         "wait_token": record.wait_token,
         "offer_token": record.offer_token,
         "survey_answers": dict(record.survey_answers),
-        "timers": [[t[0], t[1], t[2], t[4], t[5]] for t in sorted(timers)],
+        "timers": [[float(t[0]), t[1], t[2], t[4], t[5]] for t in sorted(timers)],
         "routing": _encode_routed(router_of(board), cid),
     }
     return row
@@ -174,12 +177,16 @@ def _encode_routed(router: Router, cid: str) -> JsonValue:
         "named": rec.named,
         "queue": rec.queue,
         "offer": rec.offer,
-        "offer_expires": rec.offer_expires,
-        "declined": None if rec.declined is None else sorted(rec.declined),
+        "offer_expires": None if rec.offer_expires is None else float(rec.offer_expires),
+        "declined": None if rec.declined is None else _texts(rec.declined),
         "holder": rec.holder,
         "held_in": rec.held_in,
-        "held_before": sorted(rec.held_before),
+        "held_before": _texts(rec.held_before),
     }
+
+
+def _texts(values: Iterable[str]) -> list[JsonValue]:
+    return list(sorted(values))
 
 
 def encode_participant(board: Switchboard, pid: str) -> Row:
@@ -188,8 +195,8 @@ def encode_participant(board: Switchboard, pid: str) -> Row:
         "presence": agent.presence.value,
         "load": agent.load,
         "idle_since": _number(agent.idle_since),
-        "holds": sorted(agent.holds),
-        "offers": sorted(agent.offers),
+        "holds": _texts(agent.holds),
+        "offers": _texts(agent.offers),
         "monitoring": list(board._monitoring.get(pid, ())),
     }
 
@@ -198,11 +205,11 @@ def encode_globals(board: Switchboard) -> Row:
     router = router_of(board)
     return {
         "codec": CODEC_VERSION,
-        "now": board.now,
+        "now": float(board.now),
         "timer_seq": board._timer_seq,
         "next_ticket": router._next_ticket,
         "named_checks": router._named_checks,
-        "dirty": sorted(router._dirty),
+        "dirty": _texts(router._dirty),
         "queues": {
             q.spec.name: {
                 "last_picked": q.last_picked,
@@ -234,7 +241,9 @@ def touched_before(board: Switchboard, event: Event) -> set[str]:
     return set()
 
 
-def touched(event: Event, effects: Sequence[Effect], conversations: set[str], participants: set[str]) -> None:
+def touched(
+    event: Event, effects: Sequence[Effect], conversations: set[str], participants: set[str]
+) -> None:
     """Add the conversations and participants a step's event and effects name."""
     conversation = getattr(event, "conversation", None)
     if isinstance(conversation, str):
@@ -272,23 +281,23 @@ class _Reader:
     def fail(self, key: str, wanted: str) -> StoreError:
         return StoreError(f"{self.where}: {key!r} is not {wanted}")
 
-    def str(self, key: str) -> str:
+    def text(self, key: str) -> str:
         value = self._get(key)
         if not isinstance(value, str):
             raise self.fail(key, "text")
         return value
 
-    def opt_str(self, key: str) -> str | None:
+    def opt_text(self, key: str) -> str | None:
         value = self._get(key)
-        return None if value is None else self.str(key)
+        return None if value is None else self.text(key)
 
-    def int(self, key: str) -> int:
+    def integer(self, key: str) -> int:
         value = self._get(key)
         if not isinstance(value, int) or isinstance(value, bool):
             raise self.fail(key, "an integer")
         return value
 
-    def float(self, key: str) -> float:
+    def number(self, key: str) -> float:
         value = self._get(key)
         if value == "-inf":
             return -math.inf
@@ -296,16 +305,16 @@ class _Reader:
             raise self.fail(key, "a number")
         return float(value)
 
-    def opt_float(self, key: str) -> float | None:
-        return None if self._get(key) is None else self.float(key)
+    def opt_number(self, key: str) -> float | None:
+        return None if self._get(key) is None else self.number(key)
 
-    def bool(self, key: str) -> bool:
+    def flag(self, key: str) -> bool:
         value = self._get(key)
         if not isinstance(value, bool):
             raise self.fail(key, "true or false")
         return value
 
-    def strs(self, key: str) -> list[str]:
+    def texts(self, key: str) -> list[str]:
         value = self._get(key)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise self.fail(key, "a list of texts")
@@ -327,7 +336,7 @@ class _Reader:
 
     def enum(self, key: str, kind: type[Any]) -> Any:
         try:
-            return kind(self.str(key))
+            return kind(self.text(key))
         except ValueError:
             raise self.fail(key, f"a {kind.__name__}") from None
 
@@ -344,17 +353,19 @@ def load(
     where: str,
 ) -> Switchboard:
     """A switchboard in the state the rows describe (conversations in the given order)."""
-    from handoff_fsm import routing, switchboard  # noqa: PLC0415 - the engine's record classes
+    from handoff_fsm import routing, switchboard
 
     board = Switchboard(config)
     router = router_of(board)
     g = _Reader(globals_row, f"{where}: globals")
-    if g.int("codec") != CODEC_VERSION:
-        raise StoreError(f"{where}: checkpoint codec version {g.data['codec']} is not {CODEC_VERSION}")
-    board.now = g.float("now")
-    board._timer_seq = g.int("timer_seq")
-    router._next_ticket = g.int("next_ticket")
-    router._named_checks = g.int("named_checks")
+    if g.integer("codec") != CODEC_VERSION:
+        raise StoreError(
+            f"{where}: checkpoint codec version {g.data['codec']} is not {CODEC_VERSION}"
+        )
+    board.now = g.number("now")
+    board._timer_seq = g.integer("timer_seq")
+    router._next_ticket = g.integer("next_ticket")
+    router._named_checks = g.integer("named_checks")
     timers: list[Any] = []
     for cid, data in conversations:
         c = _Reader(data, f"{where}: conversation {cid!r}")
@@ -363,18 +374,20 @@ def load(
         record.snapshot = lifecycle._interned(
             c.enum("state", State),
             None if outcome is None else c.enum("outcome", Outcome),
-            c.bool("human_held"),
+            c.flag("human_held"),
         )
-        record.transcript = [Entry(sender=_text(s, c), text=_text(t, c)) for s, t in c.rows("transcript", 2)]
-        record.monitors = c.strs("monitors")
-        record.fallbacks = c.int("fallbacks")
-        record.return_bot = c.opt_str("return_bot")
+        record.transcript = [
+            Entry(sender=_text(s, c), text=_text(t, c)) for s, t in c.rows("transcript", 2)
+        ]
+        record.monitors = c.texts("monitors")
+        record.fallbacks = c.integer("fallbacks")
+        record.return_bot = c.opt_text("return_bot")
         record.proposals = [
             switchboard._Proposal(bot=_text(b, c), supervisor=_text(s, c), action=_text(a, c))
             for b, s, a in c.rows("proposals", 3)
         ]
-        record.wait_token = c.int("wait_token")
-        record.offer_token = c.int("offer_token")
+        record.wait_token = c.integer("wait_token")
+        record.offer_token = c.integer("offer_token")
         record.survey_answers = dict(c.mapping("survey_answers"))
         for deadline, seq, kind, participant, token in c.rows("timers", 5):
             timers.append(
@@ -388,16 +401,16 @@ def load(
             router._conversations[cid] = routing._Conversation(
                 id=cid,
                 status=r.enum("status", WaitStatus),
-                ticket=r.int("ticket"),
+                ticket=r.integer("ticket"),
                 wanted=r.enum("wanted", Wanted),
-                named=r.opt_str("named"),
-                queue=r.opt_str("queue"),
-                offer=r.opt_str("offer"),
-                offer_expires=r.opt_float("offer_expires"),
-                declined=None if declined is None else set(r.strs("declined")),
-                holder=r.opt_str("holder"),
-                held_in=r.opt_str("held_in"),
-                held_before=set(r.strs("held_before")),
+                named=r.opt_text("named"),
+                queue=r.opt_text("queue"),
+                offer=r.opt_text("offer"),
+                offer_expires=r.opt_number("offer_expires"),
+                declined=None if declined is None else set(r.texts("declined")),
+                holder=r.opt_text("holder"),
+                held_in=r.opt_text("held_in"),
+                held_before=set(r.texts("held_before")),
             )
     heapq.heapify(timers)
     board._timers = timers
@@ -406,11 +419,11 @@ def load(
             raise StoreError(f"{where}: no row for participant {pid!r}")
         p = _Reader(participants[pid], f"{where}: participant {pid!r}")
         agent.presence = p.enum("presence", PresenceStatus)
-        agent.load = p.int("load")
-        agent.idle_since = p.float("idle_since")
-        agent.holds = set(p.strs("holds"))
-        agent.offers = set(p.strs("offers"))
-        monitoring = p.strs("monitoring")
+        agent.load = p.integer("load")
+        agent.idle_since = p.number("idle_since")
+        agent.holds = set(p.texts("holds"))
+        agent.offers = set(p.texts("offers"))
+        monitoring = p.texts("monitoring")
         if monitoring:
             board._monitoring[pid] = monitoring
     _rebuild_routing(router, g, where)
@@ -419,14 +432,16 @@ def load(
 
 def _rebuild_routing(router: Router, g: _Reader, where: str) -> None:
     """Lines, ready lists, ticket and name indexes and selection trees, from the records."""
-    from handoff_fsm import routing  # noqa: PLC0415
+    from handoff_fsm import routing
 
     for rec in sorted(router._conversations.values(), key=lambda r: r.ticket):
         if rec.queue is None:
             continue
         q = router._queues.get(rec.queue)
         if q is None:
-            raise StoreError(f"{where}: conversation {rec.id!r} waits in unknown queue {rec.queue!r}")
+            raise StoreError(
+                f"{where}: conversation {rec.id!r} waits in unknown queue {rec.queue!r}"
+            )
         q.line.append(rec.ticket)
         router._by_ticket[rec.ticket] = rec.id
         if rec.named is not None:
@@ -439,11 +454,11 @@ def _rebuild_routing(router: Router, g: _Reader, where: str) -> None:
     queues = g.mapping("queues")
     for q in router._queue_list:
         entry = _Reader(queues.get(q.spec.name), f"{where}: globals.queues.{q.spec.name}")
-        q.last_picked = entry.int("last_picked")
+        q.last_picked = entry.integer("last_picked")
         visits = entry.mapping("visits")
         for kind, tree in q.trees.items():
             tree.visits = _int(visits.get(kind.value, 0), entry)
-    router._dirty = set(g.strs("dirty"))
+    router._dirty = set(g.texts("dirty"))
 
 
 def _text(value: object, reader: _Reader) -> str:

@@ -48,7 +48,9 @@ def row_hash(kind: str, key: str, body: str) -> str:
     return checksum(f"{kind}\0{key}\0{body}")
 
 
-def marker_checksum(name: str, seq: int, chain: str, digest: str, info: str, body: str | None) -> str:
+def marker_checksum(
+    name: str, seq: int, chain: str, digest: str, info: str, body: str | None
+) -> str:
     return checksum(canonical([name, seq, chain, digest, info, body]))
 
 
@@ -131,7 +133,9 @@ class LiveCheckpoint:
         self.seq = -1 if marker is None or stale else int(marker[0])
         self._hashes: dict[tuple[str, str], int] = {}
         self._ordinal = 0
-        for kind, key, ordinal, hashed in store.query("SELECT kind, key, ordinal, checksum FROM state"):
+        for kind, key, ordinal, hashed in store.query(
+            "SELECT kind, key, ordinal, checksum FROM state"
+        ):
             self._hashes[(str(kind), str(key))] = int(str(hashed), 16)
             self._ordinal = max(self._ordinal, int(ordinal))
         self._digest = sum(self._hashes.values()) % _MODULUS
@@ -254,18 +258,29 @@ def write_marker(
     db.execute(
         "INSERT OR REPLACE INTO checkpoints (name, seq, chain, digest, info, body, checksum) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (name, seq, chain, digest, text, body, marker_checksum(name, seq, chain, digest, text, body)),
+        (
+            name,
+            seq,
+            chain,
+            digest,
+            text,
+            body,
+            marker_checksum(name, seq, chain, digest, text, body),
+        ),
     )
 
 
-def read_checkpoint(store: Store, name: str) -> Checkpoint | None:
-    """The checkpoint `name` (`live` or `base`), checked; None if the store has none."""
+def read_checkpoint(store: Store, name: str, upto: int | None = None) -> Checkpoint | None:
+    """The checkpoint `name` (`live` or `base`), checked; None if the store has none (or only
+    one after seq `upto`, which is then not read at all)."""
     row = store.query(
         "SELECT seq, chain, digest, info, body, checksum FROM checkpoints WHERE name = ?", (name,)
     ).fetchone()
     if row is None:
         return None
     seq, chain, digest, info, body, stored = row
+    if upto is not None and isinstance(seq, int) and seq > upto:
+        return None
     where = f"{store.path}: checkpoint {name!r}"
     if not (isinstance(seq, int) and isinstance(chain, str) and isinstance(digest, str)
             and isinstance(info, str) and (body is None or isinstance(body, str))):  # fmt: skip
@@ -303,7 +318,9 @@ def _table_rows(store: Store, where: str) -> StateRows:
         if not (isinstance(kind, str) and isinstance(key, str) and isinstance(body, str)):
             raise StoreCorruptError(f"{where}: a state row has columns of the wrong type")
         if row_hash(kind, key, body) != stored:
-            raise StoreCorruptError(f"{where}: state row {kind} {key!r} does not match its checksum")
+            raise StoreCorruptError(
+                f"{where}: state row {kind} {key!r} does not match its checksum"
+            )
         if kind == GLOBALS:
             globals_text = body
         elif kind == PARTICIPANT:

@@ -14,6 +14,7 @@ Rules: nothing is written to a file that is not a store of a known schema versio
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import sys
@@ -91,7 +92,9 @@ def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     if not readonly:
         return _open(f"{uri}?mode=rw", path)
     if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
-        connection = _open(f"{uri}?mode=ro", path)
+        # Read-write underneath so that SQLite removes its -wal/-shm files when the last
+        # connection closes; `query_only` keeps this connection from writing anything.
+        connection = _open(f"{uri}?mode=rw", path)
         connection.execute("PRAGMA query_only = ON")
         return connection
     wal = path.with_name(path.name + "-wal")
@@ -122,7 +125,7 @@ def read_meta(connection: sqlite3.Connection, path: Path) -> dict[str, str]:
         raise StoreError(f"{path}: is a damaged handoff-fsm store (no format mark)")
     version = meta.get("schema_version")
     if version != str(SCHEMA_VERSION):
-        from handoff_fsm import __version__  # noqa: PLC0415
+        from handoff_fsm import __version__
 
         old = " (version 1 stores kept pickled snapshots, which are never loaded)"
         raise StoreError(
@@ -192,10 +195,8 @@ def fsync(path: Path) -> None:
 
 def rollback(db: sqlite3.Connection) -> None:
     if db.in_transaction:
-        try:
+        with contextlib.suppress(sqlite3.Error):  # gone already: nothing was committed
             db.execute("ROLLBACK")
-        except sqlite3.Error:  # gone already: nothing was committed
-            pass
 
 
 __all__ = [

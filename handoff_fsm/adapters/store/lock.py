@@ -12,6 +12,7 @@ files); it holds no data the store needs, only that hint.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -77,10 +78,8 @@ class WriterLock:
         if self._fd is None:
             return
         data = f"{seq:020d}\n".encode("ascii")
-        try:
+        with contextlib.suppress(OSError):
             os.pwrite(self._fd, data, 0)
-        except OSError:
-            pass
 
     def release(self) -> None:
         if self._fd is not None:

@@ -28,6 +28,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -52,6 +53,9 @@ from handoff_fsm.adapters.store.errors import (
 from handoff_fsm.adapters.store.lock import WriterLock, recorded_head
 from handoff_fsm.config import Config
 from handoff_fsm.events import Event
+
+if TYPE_CHECKING:
+    from handoff_fsm.adapters.store.restore import Restored
 
 
 @attrs.frozen(kw_only=True)
@@ -116,7 +120,11 @@ class Store:
     A writable store holds the writer lock until closed. One thread at a time."""
 
     def __init__(
-        self, path: Path, connection: sqlite3.Connection, meta: dict[str, str], lock: WriterLock | None
+        self,
+        path: Path,
+        connection: sqlite3.Connection,
+        meta: dict[str, str],
+        lock: WriterLock | None,
     ) -> None:
         self.path = path
         self._db: sqlite3.Connection | None = connection
@@ -205,7 +213,11 @@ class Store:
 
     @classmethod
     def open_or_create(
-        cls, path: str | os.PathLike[str], config: Config | None = None, *, lock_timeout: float = 0.0
+        cls,
+        path: str | os.PathLike[str],
+        config: Config | None = None,
+        *,
+        lock_timeout: float = 0.0,
     ) -> Store:
         """Open the store at `path` (a `config` given must be its own), or create it for
         `config` (then required)."""
@@ -325,7 +337,9 @@ class Store:
             yield step
             expected += 1
 
-    def _logged(self, row: Sequence[object], expected: int, previous: str) -> tuple[LoggedStep, str]:
+    def _logged(
+        self, row: Sequence[object], expected: int, previous: str
+    ) -> tuple[LoggedStep, str]:
         seq, index, event, now, step_id, refused, effects, delivered, chain = row
         where = f"{self.path}: step seq {seq}"
         if seq != expected:
@@ -363,6 +377,12 @@ class Store:
             delivered=delivered,
         )
         return step, str(chain)
+
+    def restore(self) -> Restored:
+        """The switchboard after the last logged step (`restore.state_at`)."""
+        from handoff_fsm.adapters.store.restore import state_at
+
+        return state_at(self)
 
     def query(self, sql: str, parameters: Sequence[object] = ()) -> sqlite3.Cursor:
         try:

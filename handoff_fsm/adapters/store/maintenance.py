@@ -14,6 +14,7 @@ Rules: both stop at the first problem with one line naming the row (`StoreCorrup
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 
 import attrs
@@ -99,7 +100,9 @@ def compact(store: Store) -> int:
     (lines,) = store.query(
         "SELECT COALESCE(SUM(effects + refused), 0) FROM steps WHERE seq <= ?", (live.seq,)
     ).fetchone()
-    (last_index,) = store.query("SELECT step_index FROM steps WHERE seq = ?", (live.seq,)).fetchone()
+    (last_index,) = store.query(
+        "SELECT step_index FROM steps WHERE seq = ?", (live.seq,)
+    ).fetchone()
     info = {"lines": old.get("lines", 0) + int(lines), "last_index": int(last_index)}
     body = live.rows.document()
 
@@ -114,10 +117,8 @@ def compact(store: Store) -> int:
         db.execute("DELETE FROM steps WHERE seq <= ?", (live.seq,))
 
     store.write(work)
-    try:
+    with contextlib.suppress(StoreError):  # space is reclaimed later; the compaction holds
         store.query("VACUUM")
-    except StoreError:
-        pass  # space is reclaimed later; the compaction itself is committed
     return live.seq - first
 
 

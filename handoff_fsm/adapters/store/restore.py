@@ -72,8 +72,8 @@ def starting_point(store: Store, seq: int) -> tuple[Switchboard, int]:
     seq; a fresh board at 0 if the log is whole and no checkpoint helps."""
     best: Checkpoint | None = None
     for name in ("live", "base"):
-        found = read_checkpoint(store, name)
-        if found is not None and found.seq <= seq and (best is None or found.seq > best.seq):
+        found = read_checkpoint(store, name, upto=seq)
+        if found is not None and (best is None or found.seq > best.seq):
             best = found
     if best is None:
         if store.first_seq() > 0:
