@@ -438,9 +438,11 @@ class Store:
         self.append_batch((), also)
 
     def _check_head(self, db: sqlite3.Connection) -> None:
-        row = db.execute("SELECT COALESCE(MAX(seq), 0) FROM steps").fetchone()
-        head = int(row[0])
-        if head != self._head and not (head == 0 and self.first_seq() == self._head):
+        head = int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM steps").fetchone()[0])
+        if head == 0:  # an empty log goes on from the base checkpoint, if compacted
+            base = db.execute("SELECT seq FROM checkpoints WHERE name = 'base'").fetchone()
+            head = 0 if base is None else int(base[0])
+        if head != self._head:
             raise StoreWriteError(
                 f"{self.path}: another writer changed the log (it ends at seq {head}, this "
                 f"writer left it at {self._head}); reopen the store to go on from its state"
