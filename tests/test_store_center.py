@@ -4,6 +4,7 @@ acknowledged once its batch is on disk; a bad step and a bad disk told apart."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from pathlib import Path
@@ -53,10 +54,10 @@ def test_steps_from_eight_threads_are_logged_once_each_in_one_order(tmp_path: Pa
             thread.join()
         assert center.batches < THREADS * STEPS  # steps shared commits
     with Store.open(path, readonly=True) as store:
-        logged = [step.step_id for step in store.steps()]
+        logged = [step.step_id or "" for step in store.steps()]
         assert sorted(logged) == sorted(acknowledged) and len(set(logged)) == len(logged)
         for t in range(THREADS):
-            mine = [s for s in logged if s is not None and s.startswith(f"{t}:")]
+            mine = [s for s in logged if s.startswith(f"{t}:")]
             assert mine == [f"{t}:{n}" for n in range(STEPS)]
         transcript = store.restore().switchboard.context_of("t3").transcript
         assert [entry.text for entry in transcript] == [f"message {n}" for n in range(1, STEPS)]
@@ -136,8 +137,6 @@ def test_the_writer_fires_timers_from_its_clock(tmp_path: Path) -> None:
     reference = Switchboard(CONFIG)
     with Store.open(tmp_path / "s.db", readonly=True) as store:
         for step in store.steps():
-            try:
+            with contextlib.suppress(StepRefused):
                 reference.handle(step.event, now=step.now, step_id=step.step_id)
-            except StepRefused:
-                pass
         assert board_state(store.restore().switchboard) == board_state(reference)

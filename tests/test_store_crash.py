@@ -187,7 +187,7 @@ def test_a_killed_writer_whose_wal_is_removed_gives_a_warning_not_silence(tmp_pa
     warned = 0
     for trial in range(4):
         path = tmp_path / f"{trial}.db"
-        acknowledged = set()
+        acknowledged: set[tuple[int, int]] = set()
         while len(acknowledged) < 20:
             acknowledged |= kill_at_random(path, rng)
         copy = tmp_path / f"copy-{trial}.db"
