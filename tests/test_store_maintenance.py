@@ -27,20 +27,20 @@ def test_compaction_keeps_restore_replay_and_verify(tmp_path: Path) -> None:
     whole = "".join(line + "\n" for line in drive(reference, CALLS))
     board = DurableSwitchboard(Store.create(path, CONFIG), checkpoint_every=8)
     drive(board, CALLS)
-    board.store.close()  # died after step 21: the live checkpoint is at 17
+    board.store.close()  # died after step 21: the live checkpoint is at 16
     with Store.open(path) as store:
-        assert compact(store) == 17 and store.first_seq() == 17
+        assert compact(store) == 16 and store.first_seq() == 16
         assert board_state(store.restore().switchboard) == board_state(reference)
         verify(store)
         with pytest.raises(StoreError, match="compacted away"):
-            state_at(store, 16)
+            state_at(store, 15)
         assert store.line_count() == whole.count("\n")
     out = io.StringIO()
     with Store.open(path, readonly=True) as store:
         replay(store, out)
     assert out.getvalue() and whole.endswith(out.getvalue()) and out.getvalue() != whole
     with DurableSwitchboard.open(path) as again:
-        assert again.seq == 21 and again.restored_from == 17
+        assert again.seq == 21 and again.restored_from == 16
 
 
 def test_a_retried_id_from_before_a_compaction_is_still_a_duplicate(tmp_path: Path) -> None:

@@ -489,10 +489,15 @@ __all__ = [
     "live_timers",
     "load",
     "remember_seen",
+    "seen_ids",
     "router_of",
     "touched",
     "touched_before",
 ]
+
+
+def seen_ids(board: Switchboard) -> list[str]:
+    return sorted(board._seen_ids)
 
 
 def remember_seen(board: Switchboard, step_ids: Iterable[str]) -> None:

@@ -33,7 +33,7 @@ import attrs
 
 from handoff_fsm.adapters.store import checkpoint_codec as codec
 from handoff_fsm.adapters.store.encoding import canonical, checksum, dumps
-from handoff_fsm.adapters.store.errors import StoreCorruptError
+from handoff_fsm.adapters.store.errors import StoreCorruptError, StoreError
 from handoff_fsm.adapters.store.log import Store
 from handoff_fsm.effects import Effect
 from handoff_fsm.events import Event
@@ -270,6 +270,28 @@ def write_marker(
     )
 
 
+def seed(store: Store, board: Switchboard) -> None:
+    """Make a new, empty store start from `board`'s state: a base and a live checkpoint at seq 0
+    (and the step ids it has seen). For importing a running switchboard, and for benchmarks
+    that need a store of many live conversations without logging the steps that made them."""
+    if store.head != 0 or store.first_seq() != 0 or read_checkpoint(store, "live") is not None:
+        raise StoreError(f"{store.path}: only a new, empty store can be seeded")
+    if board.config != store.config:
+        raise StoreError(f"{store.path}: the switchboard has another config than the store")
+    rows = StateRows.of(board)
+    live = LiveCheckpoint(store)
+    writes = live.rows_now(board, 0)
+    seen = [(step_id,) for step_id in codec.seen_ids(board)]
+
+    def work(db: sqlite3.Connection, chain: str) -> None:
+        writes(db, chain)
+        info = {"lines": 0, "last_index": -1}
+        write_marker(db, "base", 0, chain, rows.digest, info, rows.document())
+        db.executemany("INSERT OR IGNORE INTO seen_ids (step_id) VALUES (?)", seen)
+
+    store.write(work)
+
+
 def read_checkpoint(store: Store, name: str, upto: int | None = None) -> Checkpoint | None:
     """The checkpoint `name` (`live` or `base`), checked; None if the store has none (or only
     one after seq `upto`, which is then not read at all)."""
@@ -355,5 +377,6 @@ __all__ = [
     "digest_of",
     "read_checkpoint",
     "row_hash",
+    "seed",
     "write_marker",
 ]

@@ -57,6 +57,8 @@ class StepWriter:
         self.next_index = 0 if last is None else last + 1
         self.pending: list[StepRow] = []
         self.broken: str | None = None
+        if self.live.seq < 0:  # none yet, or stale: write every row now, not on a step's path
+            self.checkpoint()
 
     def check_usable(self) -> None:
         if self.broken is not None:
