@@ -229,3 +229,21 @@ def test_canonical_text_is_the_same_whatever_the_key_order_and_refuses_nan() -> 
     assert canonical({"b": 1, "a": [1.5, None]}) == canonical({"a": [1.5, None], "b": 1})
     with pytest.raises(ValueError):
         canonical(float("nan"))
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        CustomerMessage(conversation=None, text="hi"),  # type: ignore[arg-type]
+        CustomerMessage(conversation="c1", text=5),  # type: ignore[arg-type]
+        Tick(now=-1.0),
+        Tick(now=math.inf),
+        End(conversation="c1", participant="rep-1", survey="yes"),  # type: ignore[arg-type]
+        Presence(participant="rep-1", status="asleep"),  # type: ignore[arg-type]
+    ],
+    ids=["none-text", "number-text", "negative-time", "infinite-time", "text-flag", "bad-enum"],
+)
+def test_the_quick_check_of_flat_steps_refuses_what_the_reader_refuses(event: Event) -> None:
+    """Flat steps skip the scenario reader; what it would refuse must still be refused."""
+    with pytest.raises(StoreError, match="cannot be stored"):
+        encode_event(event)

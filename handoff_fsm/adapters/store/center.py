@@ -24,9 +24,12 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import queue
+import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from types import TracebackType
@@ -47,6 +50,10 @@ from handoff_fsm.switchboard import Switchboard
 
 T = TypeVar("T")
 DEFAULT_BATCH_SIZE = 512
+DEFAULT_LINGER = 0.0004
+"""Seconds the writer waits, at most, for the producers it just acknowledged to hand in their
+next steps, so that they share the next commit instead of waiting for the one after it."""
+WAL_CHECKPOINT_EVERY = 0.25
 
 
 @attrs.define(kw_only=True, eq=False)
@@ -76,6 +83,8 @@ class DurableCenter:
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
         clock: Callable[[], float] | None = None,
         on_timer: Callable[[list[Effect]], None] | None = None,
+        observe: Callable[[int, float], None] | None = None,
+        linger: float = DEFAULT_LINGER,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -84,11 +93,22 @@ class DurableCenter:
         self.batch_size = batch_size
         self._clock = clock
         self._on_timer = on_timer
+        self._observe = observe  # (steps, seconds) of each batch: apply, checkpoint, commit
         self._queue: queue.SimpleQueue[_Request | object] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closing = False
         self._closed = threading.Event()
         self.batches = 0  # committed batches, for figures and tests
+        self._expected = 1  # the last batch's size: how many producers are likely waiting
+        self.linger = linger
+        # SQLite's own WAL checkpoints run inside a commit (a stall of the acknowledging path);
+        # here a background thread copies the WAL into the database instead (`_checkpointer`).
+        store.query("PRAGMA wal_autocheckpoint = 0")
+        self._wal_stop = threading.Event()
+        self._wal_thread = threading.Thread(
+            target=self._checkpointer, name=f"store-wal {store.path.name}", daemon=True
+        )
+        self._wal_thread.start()
         self._thread = threading.Thread(target=self._run, name=f"store-writer {store.path.name}")
         self._thread.daemon = True
         self._thread.start()
@@ -210,6 +230,8 @@ class DurableCenter:
                 if batch:
                     self._apply_and_commit(batch)
         finally:
+            self._wal_stop.set()
+            self._wal_thread.join()
             try:
                 self._writer.close()
             finally:
@@ -221,16 +243,36 @@ class DurableCenter:
         if first is _CLOSE:
             return [], True
         batch = [first] if isinstance(first, _Request) else []
+        until = time.perf_counter() + self.linger
         while len(batch) < self.batch_size:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                break
+                if len(batch) >= self._expected or time.perf_counter() >= until:
+                    break
+                time.sleep(0.00005)
+                continue
             if item is _CLOSE:
                 return batch, True
             assert isinstance(item, _Request)
             batch.append(item)
+        self._expected = max(len(batch), 1)
         return batch, False
+
+    def _checkpointer(self) -> None:
+        """Copy the WAL into the database now and then, off the writer's path (PASSIVE: it
+        never blocks the writer; what it could not copy yet is copied next time)."""
+        try:
+            db = sqlite3.connect(self.store.path, timeout=0.0, check_same_thread=False)
+        except sqlite3.Error:
+            return
+        try:
+            db.execute("PRAGMA synchronous = FULL")
+            while not self._wal_stop.wait(WAL_CHECKPOINT_EVERY):
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            db.close()
 
     def _wait_first(self) -> _Request | object:
         if self._clock is None:
@@ -256,6 +298,7 @@ class DurableCenter:
                         step_index=None, future=future)  # fmt: skip
 
     def _apply_and_commit(self, batch: list[_Request]) -> None:
+        started = time.perf_counter()
         applied: list[_Request] = []
         with self._lock:
             for request in batch:
@@ -274,6 +317,8 @@ class DurableCenter:
                 failure = exc if isinstance(exc, StoreWriteError) else StoreWriteError(str(exc))
                 for request in applied:
                     request.failed = failure
+        if self._observe is not None:
+            self._observe(len(batch), time.perf_counter() - started)
         for request in batch:
             if request.failed is not None:
                 request.future.set_exception(request.failed)

@@ -489,8 +489,8 @@ __all__ = [
     "live_timers",
     "load",
     "remember_seen",
-    "seen_ids",
     "router_of",
+    "seen_ids",
     "touched",
     "touched_before",
 ]

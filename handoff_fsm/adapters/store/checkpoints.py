@@ -40,6 +40,8 @@ from handoff_fsm.events import Event
 from handoff_fsm.switchboard import Switchboard
 
 DEFAULT_CHECKPOINT_EVERY: Final = 1000
+DEFAULT_CHECKPOINT_ROWS: Final = 128
+"""A checkpoint is also due once this many rows wait to be rewritten: what bounds its pause."""
 _MODULUS = 2**256
 GLOBALS, PARTICIPANT, CONVERSATION = "globals", "participant", "conversation"
 
@@ -151,7 +153,8 @@ class LiveCheckpoint:
 
     @property
     def due(self) -> bool:
-        return self.since >= self.every or self.seq < 0
+        pending = len(self._conversations) + len(self._participants)
+        return self.since >= self.every or pending >= DEFAULT_CHECKPOINT_ROWS or self.seq < 0
 
     def rows_now(self, board: Switchboard, seq: int) -> _Writes:
         """The rows to write for a checkpoint at `seq` (the board must be at `seq`); computed
@@ -371,6 +374,7 @@ def _document_rows(body: str, where: str) -> StateRows:
 
 __all__ = [
     "DEFAULT_CHECKPOINT_EVERY",
+    "DEFAULT_CHECKPOINT_ROWS",
     "Checkpoint",
     "LiveCheckpoint",
     "StateRows",

@@ -17,17 +17,20 @@ Rules:
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 
 import attrs
 
+from handoff_fsm import events
 from handoff_fsm.adapters.scenario import parse_scenario
 from handoff_fsm.config import Config, OverflowEnd, OverflowReturnToBot, OverflowTransfer, QueueSpec
 from handoff_fsm.effects import Effect
 from handoff_fsm.errors import ScenarioError, StoreError
-from handoff_fsm.events import Event, JsonValue
+from handoff_fsm.events import EVENT_TYPES, Event, JsonValue
 
 _FIELDS: dict[type[object], tuple[str, ...]] = {}
 
@@ -142,20 +145,65 @@ def _plain(value: object) -> JsonValue:
     raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_CANONICAL = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, allow_nan=False, sort_keys=True
+)
+
+
 def dumps(data: object) -> str:
-    """Compact JSON in insertion order (the log's event and effect columns)."""
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """Compact JSON in insertion order (the log's event and effect columns, state rows)."""
+    return _COMPACT.encode(data)
 
 
 def canonical(data: object) -> str:
     """Compact, key-sorted JSON: the text checksums are taken over."""
-    return json.dumps(
-        data, separators=(",", ":"), ensure_ascii=False, allow_nan=False, sort_keys=True
-    )
+    return _CANONICAL.encode(data)
 
 
 def checksum(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _flat_fields_read_back(event: Event) -> bool:
+    """Whether every field of `event` is of a kind the scenario reader takes back as it is
+    (text, text or null, a flag, a finite time >= 0, an enum member): then the event reads back
+    equal without running the reader, which costs more than the step itself. Events with JSON
+    values (start, set_variable, survey_response) always take the reader."""
+    kinds = _KINDS.get(type(event))
+    if kinds is None:
+        return False
+    for name, kind in kinds:
+        value = getattr(event, name)
+        if kind == "str | None" and value is None:
+            continue
+        if kind in {"str", "str | None"} and type(value) is str:
+            continue
+        if kind == "bool" and isinstance(value, bool):
+            continue
+        if (kind == "float" and isinstance(value, int | float) and not isinstance(value, bool)
+                and math.isfinite(value) and value >= 0):  # fmt: skip
+            continue
+        if kind == "enum" and isinstance(value, enum.StrEnum):
+            continue
+        return False
+    return True
+
+
+def _kinds_of(cls: type[Event]) -> tuple[tuple[str, str], ...] | None:
+    found = []
+    for field in attrs.fields(cls):
+        annotation = str(field.type)
+        if annotation in {"str", "str | None", "bool", "float"}:
+            found.append((field.name, annotation))
+        elif isinstance(getattr(events, annotation, None), enum.EnumMeta):
+            found.append((field.name, "enum"))
+        else:
+            return None  # JSON values: the reader decides
+    return tuple(found)
+
+
+_KINDS = {cls: kinds for cls in EVENT_TYPES if (kinds := _kinds_of(cls)) is not None}
 
 
 def encode_event(event: Event) -> str:
@@ -164,6 +212,8 @@ def encode_event(event: Event) -> str:
     what = f"a {event.STEP} step cannot be stored"
     try:
         text = dumps(event_to_json(event))
+        if _flat_fields_read_back(event):
+            return text
         back = parse_scenario({"steps": [json.loads(text)]}, "").steps[0].event
     except (TypeError, ValueError) as exc:
         raise StoreError(f"{what}: {exc}") from None
