@@ -212,10 +212,10 @@ def measure(
         log("durable: raw sqlite3")
         raw = raw_sqlite(run, directory)
         log(f"durable: building a {big:,}-live store")
+        scale = max(1, big // shape.live)
         stall_shape = Shape(
-            bots=shape.bots * max(1, big // shape.live), humans=shape.humans * max(1, big // shape.live),
-            queues=shape.queues, live=big, warmup_steps=big, stream_steps=shape.stream_steps,
-            window=shape.window,
+            bots=shape.bots * scale, humans=shape.humans * scale, queues=shape.queues, live=big,
+            warmup_steps=big, stream_steps=shape.stream_steps, window=shape.window,
         )  # fmt: skip
         big_store, big_steps = _warm_store(stall_shape, directory)
         stall = group_commit(big_store, big_steps, producers, live=big)
