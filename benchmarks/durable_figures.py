@@ -113,10 +113,12 @@ class DurableFigures:
         return out + self.notes
 
 
-def _warm_store(shape: Shape, directory: Path) -> tuple[Store, tuple[Step, ...]]:
+def _warm_store(
+    shape: Shape, directory: Path, name: str = "center"
+) -> tuple[Store, tuple[Step, ...]]:
     center = build(shape)
     board = center.restore()
-    store = Store.create(directory / f"center-{shape.live}.db", center.config)
+    store = Store.create(directory / f"{name}-{shape.live}.db", center.config)
     seed(store, board)
     return store, center.steps
 
@@ -164,8 +166,9 @@ def group_commit(store: Store, steps: tuple[Step, ...], producers: int, *, live:
     )  # fmt: skip
 
 
-def raw_sqlite(run: Run, directory: Path) -> float:
-    """Rows/s of a bare writer inserting the rows `run` logged, in its batch sizes."""
+def raw_sqlite(run: Run, directory: Path) -> tuple[float, float]:
+    """Rows/s of a bare writer inserting the rows `run` logged, in its batch sizes, and its
+    longest commit in ms (what the disk alone stalls a writer for)."""
     source = sqlite3.connect(run.store)
     rows = source.execute(
         "SELECT seq, step_index, event, now, step_id, refused, effects, delivered, chain "
@@ -182,16 +185,19 @@ def raw_sqlite(run: Run, directory: Path) -> float:
         "delivered TEXT NOT NULL, chain TEXT NOT NULL)"
     )
     at = 0
+    longest = 0.0
     began = time.perf_counter()
     for size, _ in run.batches:
         chunk = rows[at : at + size]
         at += size
+        started = time.perf_counter()
         db.execute("BEGIN IMMEDIATE")
         db.executemany("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", chunk)
         db.execute("COMMIT")
+        longest = max(longest, time.perf_counter() - started)
     seconds = time.perf_counter() - began
     db.close()
-    return at / seconds
+    return at / seconds, longest * 1000
 
 
 def measure(
@@ -210,16 +216,22 @@ def measure(
         log("durable: group commit")
         run = group_commit(store, steps, producers, live=shape.live)
         log("durable: raw sqlite3")
-        raw = raw_sqlite(run, directory)
+        raw, raw_longest = raw_sqlite(run, directory)
         log(f"durable: building a {big:,}-live store")
         scale = max(1, big // shape.live)
         stall_shape = Shape(
             bots=shape.bots * scale, humans=shape.humans * scale, queues=shape.queues, live=big,
             warmup_steps=big, stream_steps=shape.stream_steps, window=shape.window,
         )  # fmt: skip
-        big_store, big_steps = _warm_store(stall_shape, directory)
+        big_store, big_steps = _warm_store(stall_shape, directory, "stall")
         stall = group_commit(big_store, big_steps, producers, live=big)
-    notes = [f"refused steps in the stream: {run.refused} (10k), {stall.refused} ({big:,})"]
+    notes = [
+        f"refused steps in the stream: {run.refused} ({shape.live:,}), {stall.refused} ({big:,})",
+        f"longest raw sqlite3 commit (the disk alone): {raw_longest:.1f} ms; longest batch at "
+        f"{shape.live:,} live: {run.longest_batch_ms:.1f} ms",
+        f"p50 acknowledgement latency: {statistics.median(run.latencies_ms):.1f} ms; "
+        f"steps/s at {big:,} live: {stall.steps_per_s:,.0f}",
+    ]
     return DurableFigures(
         steps_per_s=run.steps_per_s, raw_rows_per_s=raw, p99_ms=run.p99_ms,
         mean_batch=run.mean_batch, stall_ms=stall.longest_batch_ms, stall_live=big,

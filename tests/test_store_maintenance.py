@@ -68,3 +68,16 @@ def test_verify_names_a_row_the_log_does_not_give(tmp_path: Path) -> None:
     db.close()
     with Store.open(path, readonly=True) as store, pytest.raises(StoreError, match="add up"):
         verify(store)
+
+
+def test_run_goes_on_after_a_compaction_without_re_running_what_was_dropped(
+    tmp_path: Path,
+) -> None:
+    from handoff_fsm.adapters.cli import main
+
+    store = tmp_path / "s.db"
+    assert main(["run", str(SPEC_EXAMPLE), "--store", str(store)]) == 0
+    assert main(["store", "compact", str(store)]) == 0
+    assert main(["run", str(SPEC_EXAMPLE), "--store", str(store)]) == 0
+    with Store.open(store, readonly=True) as opened:
+        assert opened.head == len(CALLS)  # nothing ran twice

@@ -241,24 +241,26 @@ def touched_before(board: Switchboard, event: Event) -> set[str]:
     return set()
 
 
+#: The effects that change their addressee's own state (load, holds, offers, idle time, the
+#: conversations it monitors); a message, a greeting or a context does not.
+_CHANGES_ADDRESSEE = frozenset(
+    {"participant_added", "participant_removed", "offer", "offer_withdrawn"}
+)
+
+
 def touched(
     event: Event, effects: Sequence[Effect], conversations: set[str], participants: set[str]
 ) -> None:
-    """Add the conversations and participants a step's event and effects name."""
+    """Add the conversations and participants a step's event and effects may have changed."""
     conversation = getattr(event, "conversation", None)
     if isinstance(conversation, str):
         conversations.add(conversation)
-    for name in ("participant", "supervisor", "to"):
-        value = getattr(event, name, None)
-        if isinstance(value, str):
-            participants.add(value)
+    if isinstance(event, Presence):
+        participants.add(event.participant)
     for effect in effects:
         conversations.add(effect.conversation)
-        if effect.to is not None:
+        if effect.KIND in _CHANGES_ADDRESSEE and effect.to is not None:
             participants.add(effect.to)
-        other = getattr(effect, "participant", None)
-        if isinstance(other, str):
-            participants.add(other)
 
 
 # -- decoding ----------------------------------------------------------------------------------
