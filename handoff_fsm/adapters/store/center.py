@@ -120,12 +120,21 @@ class DurableCenter:
         config: Config | None = None,
         *,
         lock_timeout: float = 0.0,
-        **options: object,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        clock: Callable[[], float] | None = None,
+        on_timer: Callable[[list[Effect]], None] | None = None,
+        observe: Callable[[int, float], None] | None = None,
+        linger: float = DEFAULT_LINGER,
     ) -> DurableCenter:
-        """Open (or create, for `config`) the store at `path` and start the writer."""
+        """Open the store at `path` (created for `config` if missing; an existing store needs
+        no config, and refuses one that differs) and start the writer."""
         store = Store.open_or_create(path, config, lock_timeout=lock_timeout)
         try:
-            return cls(store, **options)  # type: ignore[arg-type]
+            return cls(
+                store, batch_size=batch_size, checkpoint_every=checkpoint_every, clock=clock,
+                on_timer=on_timer, observe=observe, linger=linger,
+            )  # fmt: skip
         except BaseException:
             store.close()
             raise
