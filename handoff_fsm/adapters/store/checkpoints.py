@@ -293,6 +293,7 @@ def seed(store: Store, board: Switchboard) -> None:
         db.executemany("INSERT OR IGNORE INTO seen_ids (step_id) VALUES (?)", seen)
 
     store.write(work)
+    store.fold_wal()
 
 
 def read_checkpoint(store: Store, name: str, upto: int | None = None) -> Checkpoint | None:

@@ -59,6 +59,7 @@ class StepWriter:
         self.broken: str | None = None
         if self.live.seq < 0:  # none yet, or stale: write every row now, not on a step's path
             self.checkpoint()
+            store.fold_wal()
 
     def check_usable(self) -> None:
         if self.broken is not None:

@@ -22,6 +22,7 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -432,6 +433,12 @@ class Store:
             self._head, self._chain = rows[-1].seq, chain
         assert self._lock is not None
         self._lock.record_head(self._head)
+
+    def fold_wal(self) -> None:
+        """Copy the WAL into the database and empty it, now: after a large write made while
+        opening (a first checkpoint, a seed), so that copying it does not fall on steps later."""
+        with contextlib.suppress(sqlite3.Error):
+            self._writer().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def write(self, also: Callable[[sqlite3.Connection, str], None]) -> None:
         """Run `also` in one write transaction (checkpoints, compaction)."""
