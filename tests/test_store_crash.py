@@ -119,9 +119,10 @@ def kill_at_random(path: Path, rng: random.Random) -> set[tuple[int, int]]:
     finally:
         child.kill()  # SIGKILL: no clean-up, no close, no checkpoint
         rest, _ = child.communicate(timeout=30)
-    for line in rest.splitlines():
-        thread, n = line.split()
-        acknowledged.add((int(thread), int(n)))
+    for line in rest.splitlines(keepends=True):
+        if line.endswith("\n"):  # a line the kill cut short says nothing
+            thread, n = line.split()
+            acknowledged.add((int(thread), int(n)))
     return acknowledged
 
 
