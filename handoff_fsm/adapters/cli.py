@@ -43,6 +43,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "handoff_fsm.adapters.replay",
         "re-derive every effect of a store's log and print the same JSONL as the original run",
     ),
+    "store": (
+        "handoff_fsm.adapters.store_command",
+        "look after a store: verify its checkpoints against its log, or compact it",
+    ),
     "serve": (
         "handoff_fsm.adapters.serve",
         "run the HTTP/JSON service: centers, steps, the effects feed, views, metrics",

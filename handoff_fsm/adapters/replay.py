@@ -13,7 +13,12 @@ Rules:
   not, how many effects); a difference stops the replay with a `StoreError` naming the step
   (a store written by an engine whose decisions differ), after the lines before it.
 - The store is opened read-only, without the writer lock: a store that a service is writing can
-  be replayed; the replay sees the log as it was when it started reading.
+  be replayed; the replay sees the log as it was when it started reading. A store on media this
+  process cannot write is opened immutable (see `handoff_fsm.adapters.store.files`).
+- Every row is checked against the log's hash chain before it is used: a flipped byte stops the
+  replay at that row with one line naming it, never a silently different line.
+- A compacted store replays from its base checkpoint: the lines of the steps after it, numbered
+  on from the lines the dropped steps made.
 """
 
 from __future__ import annotations
@@ -47,12 +52,13 @@ def run(args: argparse.Namespace) -> int:
 
 def replay(store: Store, out: TextIO) -> int:
     """Write the lines of every logged step to `out`; return how many were written."""
-    from handoff_fsm.adapters.store import apply_logged
-    from handoff_fsm.switchboard import Switchboard
+    from handoff_fsm.adapters.store.restore import apply_logged, starting_point
 
-    board = Switchboard(store.config)
-    seq = 0
-    for logged in store.steps():
+    start = store.first_seq()
+    board, _ = starting_point(store, start)
+    seq = store.info_of("base").get("lines", 0) if start > 0 else 0
+    written = 0
+    for logged in store.steps(after=start):
         applied = apply_logged(board, logged)
         step = ScenarioStep(
             index=logged.index, event=logged.event, at=logged.now, id=logged.step_id
@@ -60,4 +66,5 @@ def replay(store: Store, out: TextIO) -> int:
         lines = step_lines(board, seq, step, applied.effects, applied.refused)
         out.write("".join(line + "\n" for line in lines))
         seq += len(lines)
-    return seq
+        written += len(lines)
+    return written

@@ -175,7 +175,8 @@ def _last_logged_index(scenario: Scenario, store: Store) -> int:
                 "for it; a store goes on only with the file that started it, or a longer version "
                 "of that file"
             )
-    return last
+    logged_last = store.last_step_index()  # a compacted log no longer holds the first steps
+    return max(last, -1 if logged_last is None else logged_last)
 
 
 def step_lines(
