@@ -9,7 +9,9 @@ a bot server on 127.0.0.1 in a thread for push. Flows whose translation carries 
 from __future__ import annotations
 
 import http.server
+import itertools
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -399,3 +401,76 @@ def test_a_bad_endpoint_is_422(client: httpx.Client, center: str) -> None:
     assert (response.status_code, response.json()["error"]["place"]) == (422, "url")
     response = client.put(url, json={"address": "http://127.0.0.1:1"})
     assert response.status_code == 422
+
+
+# -- the walkthrough of docs/wire-formats.md ---------------------------------------------------
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "wire-formats.md"
+WALKTHROUGH = "### Walkthrough"
+FENCE = re.compile(r"^```(http|json)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def walkthrough() -> list[tuple[str, str, object, object]]:
+    """(method, path, request body, expected answer) for each `http` block of the walkthrough
+    and the `json` block after it; a body `@FILE NAME` is the activity named NAME of a payload."""
+    text = DOC.read_text(encoding="utf-8")
+    section = text[text.index(WALKTHROUGH) :]
+    section = section[: section.index("\n#", 1)]
+    blocks = FENCE.findall(section)
+    exchanges = []
+    for (language, request), (answer_language, answer) in itertools.pairwise(blocks):
+        if language != "http":
+            continue
+        assert answer_language == "json", f"an http block without its answer: {request}"
+        head, _, body = request.partition("\n\n")
+        method, path = head.split()
+        payload: object = None
+        if body.startswith("@"):
+            file, name = body[1:].split()
+            payload = next(a for a in load(file)["activities"] if a.get("name") == name)  # type: ignore[attr-defined]
+        elif body.strip():
+            payload = json.loads(body)
+        exchanges.append((method, path, payload, json.loads(answer)))
+    return exchanges
+
+
+def matches(shown: object, answer: object) -> bool:
+    """Whether the doc's `shown` JSON is part of `answer`: `"..."` is anything, an object's keys
+    are a subset, a list's items come in order among the answer's."""
+    if shown == "...":
+        return True
+    if isinstance(shown, dict):
+        return isinstance(answer, dict) and all(
+            key in answer and matches(value, answer[key]) for key, value in shown.items()
+        )
+    if isinstance(shown, list):
+        if not isinstance(answer, list):
+            return False
+        rest = iter(answer)
+        return all(any(matches(item, candidate) for candidate in rest) for item in shown)
+    return shown == answer
+
+
+def test_the_walkthrough_has_every_exchange_of_the_hand_over() -> None:
+    paths = [path for _, path, _, _ in walkthrough()]
+    assert len(paths) == 7 and paths[1].endswith("/botframework/copilot")
+
+
+def test_matches_sees_a_difference() -> None:
+    assert matches({"a": [1, 3], "b": "..."}, {"a": [1, 2, 3], "b": 5, "c": 0})
+    assert not matches({"a": [3, 1]}, {"a": [1, 2, 3]})
+    assert not matches({"value": {"state": "accepted"}}, {"value": {"state": "failed"}})
+
+
+def test_the_walkthrough_of_the_docs_runs_as_shown(tmp_path: Path) -> None:
+    skip_until_the_core_reads(captured_initiate(), known=False)
+    server = Server(tmp_path / "data")
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10.0) as client:
+            for method, path, body, shown in walkthrough():
+                response = client.request(method, path, json=body)
+                assert response.status_code in (200, 201), (path, response.text)
+                assert matches(shown, response.json()), (path, response.json())
+    finally:
+        server.kill()
