@@ -36,6 +36,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from handoff_fsm.adapters.scenario import parse_scenario
+from handoff_fsm.config import Kind
+from handoff_fsm.effects import CUSTOMER
 from handoff_fsm.errors import ScenarioError
 from handoff_fsm.events import JsonValue
 from handoff_fsm.service.backend import CenterBackend, Reply
@@ -73,7 +75,8 @@ class CenterHub:
 
     def __init__(self, center: CenterBackend, log: HubLog) -> None:
         self.center, self.log = center, log
-        self.hub = BotFrameworkHub.for_config(center.config)
+        self.hub_kinds = {spec.id: spec.kind for spec in center.config.participants}
+        self.hub = BotFrameworkHub(self.hub_kinds)
         self.feeds: dict[str, list[Mapping[str, JsonValue]]] = {}
         self.pushers: dict[str, Pusher] = {}
         self._position = 0
@@ -87,6 +90,7 @@ class CenterHub:
     async def open(cls, center: CenterBackend, path: Path) -> CenterHub:
         hub = cls(center, await HubLog.open(path))
         async with hub._lock:
+            await hub._refresh_kinds(set())  # participants added live, if any
             await hub._replay()
         for bot, (url, pushed) in (await hub.log.endpoints()).items():
             hub._start_pusher(bot, url, pushed)
@@ -99,10 +103,7 @@ class CenterHub:
         self, participant: str, activity: object, queue: str | None
     ) -> tuple[int, dict[str, JsonValue]]:
         """One activity from bot `participant`: (status, body)."""
-        if participant not in {spec.id for spec in self.center.config.participants}:
-            raise HubProblem(
-                404, "unknown_participant", f"center {self.center.name!r} has no {participant!r}"
-            )
+        await self.check_participant(participant)
         try:
             account = obj(obj(activity, "").get("conversation"), "conversation").get("id")
         except WireError as exc:
@@ -130,6 +131,23 @@ class CenterHub:
             )
             self.hub.receive(activity, participant=participant, known=known, queue=queue)
             return await self._submit(translation, step_id)
+
+    async def check_participant(self, participant: str) -> None:
+        """404 for a participant the center does not have (nor was given live)."""
+        if participant in self.hub_kinds or await self._refresh_kinds({participant}):
+            return
+        raise HubProblem(
+            404, "unknown_participant", f"center {self.center.name!r} has no {participant!r}"
+        )
+
+    async def _refresh_kinds(self, wanted: set[str]) -> bool:
+        """Learn the kinds of participants added live; whether all of `wanted` are known."""
+        for view in await self.center.participants():
+            name, kind = view.get("participant"), view.get("kind")
+            if isinstance(name, str) and isinstance(kind, str):
+                self.hub_kinds[name] = Kind(kind)
+                self.hub.set_kind(name, Kind(kind))
+        return wanted <= set(self.hub_kinds)
 
     def _translate(
         self, activity: object, participant: str, known: bool, queue: str | None
@@ -194,6 +212,9 @@ class CenterHub:
             lines = await self.center.effects_after(self._position, None, MAX_LIMIT)
             if not lines:
                 return
+            recipients = {line.get("to") for line in lines} - {None, CUSTOMER}
+            if not recipients <= set(self.hub_kinds):
+                await self._refresh_kinds(set())
             now = self.center.clock.now()
             told = [a for line in lines for a in self.hub.feed(line, now)]
             through = _seq(lines[-1])
@@ -439,11 +460,9 @@ def botframework_routes(
         bot = request.path_params["participant"]
         try:
             url, after = endpoint_url(await body_of(request))
-            if bot not in {spec.id for spec in center.config.participants}:
-                raise HubProblem(
-                    404, "unknown_participant", f"center {center.name!r} has no {bot!r}"
-                )
-            pushed = await (await hubs.of(center)).set_endpoint(bot, url, after)
+            hub = await hubs.of(center)
+            await hub.check_participant(bot)
+            pushed = await hub.set_endpoint(bot, url, after)
         except HubProblem as problem:
             return _problem(problem)
         return JSONResponse({"participant": bot, "url": url, "pushed": pushed})
