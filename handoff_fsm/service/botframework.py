@@ -245,7 +245,10 @@ class CenterHub:
         body = pending.body
         activity, participant = body["activity"], str(body["participant"])
         queue = body["queue"] if isinstance(body["queue"], str) else None
-        translation = self._translate(activity, participant, body["known"] is True, queue)
+        try:  # it was read once; a core that reads less now leaves it for the bot's retry
+            translation = self._translate(activity, participant, body["known"] is True, queue)
+        except HubProblem:
+            return
         if isinstance(translation, Translated):
             await self._submit(translation, pending.step_id)
 
