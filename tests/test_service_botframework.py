@@ -457,3 +457,33 @@ def test_omnichannels_end_conversation_message_ends_it(client: httpx.Client, cen
     assert response.status_code == 200, response.text
     assert response.json()["step"]["end"] == {"conversation": "c1", "participant": BOT}
     assert client.get(f"/centers/{center}/conversations/c1").json()["state"] == "ended"
+
+
+def test_sigterm_stops_the_service_while_a_push_retries_and_a_bot_long_polls(
+    tmp_path: Path,
+) -> None:
+    need_service()
+    server = Server(tmp_path / "data")
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10.0) as client:
+            client.put("/centers/s", json=CONFIG)
+            dead = "http://127.0.0.1:9/api/messages"  # discard port: nothing listens
+            client.put(f"/centers/s/botframework/{BOT}/endpoint", json={"url": dead})
+            held_by_bot(client, "s")
+            step(client, "s", {"customer": {"conversation": "c1", "text": "hi"}})
+            poll = threading.Thread(
+                target=lambda: httpx.get(
+                    f"{server.url}/centers/s/botframework/{BOT}/activities",
+                    params={"after": 1, "wait": 30},
+                    timeout=40,
+                )
+            )
+            poll.start()
+            time.sleep(0.3)
+            started = time.monotonic()
+            assert server.terminate(timeout=15) == 0
+            assert time.monotonic() - started < 5  # the poll notices the stop within a second
+            poll.join(timeout=15)
+    finally:
+        server.kill()
