@@ -36,6 +36,7 @@ from handoff_fsm.config import Config
 from handoff_fsm.errors import ScenarioError, StoreError
 from handoff_fsm.events import JsonValue
 from handoff_fsm.service.backend import CENTER_NAME, CenterBackend, Reply
+from handoff_fsm.service.botframework import BotHubs, botframework_routes
 from handoff_fsm.service.feed import MAX_LIMIT, read_feed
 from handoff_fsm.service.metrics import CONTENT_TYPE, ServiceMetrics
 from handoff_fsm.service.sqlite_center import Centers
@@ -262,13 +263,16 @@ async def _bad_request(request: Request, exc: Exception) -> Response:
 
 def build_app(data: Path) -> Starlette:
     service = Service(data)
+    hubs = BotHubs(data)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await service.start()
+        await hubs.open_existing(service.centers.all())
         try:
             yield
         finally:
+            await hubs.close()
             await service.stop()
 
     app = Starlette(
@@ -279,6 +283,7 @@ def build_app(data: Path) -> Starlette:
             Route("/centers/{center}/effects", get_effects),
             Route("/centers/{center}/queues", get_queues),
             Route("/centers/{center}/participants", get_participants),
+            *botframework_routes(hubs, _center, _json_body, _number),
             Route("/healthz", healthz),
             Route("/metrics", metrics),
         ],
