@@ -315,7 +315,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, help="parallel mutant runs (0: one per CPU)")
     parser.add_argument("--config", type=Path, default=HERE / "config.toml")
     parser.add_argument("--out", type=Path, default=HERE, help="where report.md/json go")
+    parser.add_argument("--work", type=Path, help="the copied tree mutmut runs in (mutation/.work)")
     args = parser.parse_args(argv)
+    global WORK
+    if args.work is not None:
+        WORK = args.work.resolve()
 
     config = load_config(args.config)
     run = config["run"]
