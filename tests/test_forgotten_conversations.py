@@ -1,0 +1,46 @@
+"""A forgotten conversation leaves nothing behind: once ended and forgotten, its id can start
+afresh, and routing treats it as new (whoever held the old one may hold the new one). Driven
+through `Switchboard.handle` and `forget` only, judged by the effects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from handoff_fsm.config import Config, Kind, ParticipantSpec, QueueSpec
+from handoff_fsm.effects import Effect
+from handoff_fsm.errors import StepRefused
+from handoff_fsm.events import End, Start
+from handoff_fsm.lifecycle import State
+from handoff_fsm.switchboard import Switchboard
+
+
+def board() -> Switchboard:
+    people = [
+        ParticipantSpec(id="bot-a", kind=Kind.BOT, capacity=10),
+        ParticipantSpec(id="rep-1", kind=Kind.HUMAN, capacity=5),
+    ]
+    return Switchboard(
+        Config.build(people, [QueueSpec(name="support", members=("bot-a", "rep-1"))])
+    )
+
+
+def seen(effects: Sequence[Effect]) -> list[tuple[str, str | None]]:
+    return [(e.KIND, e.to) for e in effects]
+
+
+def test_a_forgotten_conversation_starts_afresh_with_the_same_bot() -> None:
+    sb = board()
+    sb.handle(Start(conversation="c1", queue="support"))
+    sb.handle(End(conversation="c1", participant="bot-a"))
+    with pytest.raises(StepRefused, match="already exists"):
+        sb.handle(Start(conversation="c1", queue="support"))
+    sb.forget("c1")
+    again = sb.handle(Start(conversation="c1", queue="support"))
+    assert seen(again) == [
+        ("participant_added", "bot-a"),
+        ("context_set", "bot-a"),
+        ("greeting", "bot-a"),
+    ]
+    assert sb.state_of("c1") is State.BOT_ACTIVE
