@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import io
 import json
 import os
 import random
@@ -34,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tokenize
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -76,6 +78,7 @@ class Mutant:
     after: str = ""
     diff: str = ""
     equivalent: str = ""  # the reason, when listed as equivalent
+    text_only: bool = False  # the mutant changes only string literals (a message, a key)
 
 
 @dataclass
@@ -196,6 +199,34 @@ def changed_lines(diff: str) -> tuple[str, str]:
     return " / ".join(before), " / ".join(after)
 
 
+_FSTRING_MIDDLE = getattr(tokenize, "FSTRING_MIDDLE", -1)
+_FIELDS = re.compile(r"\{[^{}]*\}")
+
+
+def _code_tokens(source: str) -> list[str] | None:
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    code = []
+    for t in tokens:
+        if t.type == _FSTRING_MIDDLE:
+            continue  # literal text of an f-string (Python 3.12+ tokenizes f-strings)
+        if t.type == tokenize.STRING:
+            # Python 3.11 keeps an f-string whole: its {fields} are code, the rest is text.
+            prefix = t.string[: len(t.string) - len(t.string.lstrip("rRbBfFuU"))]
+            code += _FIELDS.findall(t.string) if "f" in prefix.lower() else []
+            continue
+        code.append(t.string)
+    return code
+
+
+def text_only(before: str, after: str) -> bool:
+    """Whether two lines differ only inside string literals (a message text, a dict key)."""
+    a, b = _code_tokens(before), _code_tokens(after)
+    return a is not None and a == b and before != after
+
+
 def collect(names: list[str]) -> list[Mutant]:
     """Read mutmut's verdicts, and the diff of every mutant that was not killed."""
     os.chdir(WORK)  # mutmut reads its configuration from the working directory at import
@@ -216,6 +247,7 @@ def collect(names: list[str]) -> list[Mutant]:
         if status not in DETECTED:
             mutant.diff = get_diff_for_mutant(name, path=paths[name])
             mutant.before, mutant.after = changed_lines(mutant.diff)
+            mutant.text_only = text_only(mutant.before, mutant.after)
         mutants.append(mutant)
     os.chdir(ROOT)
     return mutants
@@ -255,10 +287,15 @@ def summarise(report: Report) -> None:
         key = "equivalent" if mutant.equivalent else mutant.status
         counts[key] = counts.get(key, 0) + 1
     counts["total"] = len(report.mutants)
+    undetected = [m for m in report.mutants if m.status not in DETECTED and not m.equivalent]
+    counts["undetected, text only"] = sum(m.text_only for m in undetected)
     report.counts = dict(sorted(counts.items()))
     judged = counts["total"] - counts.get("equivalent", 0)
     detected = sum(counts.get(s, 0) for s in DETECTED)
     report.score = detected / judged if judged else None
+
+
+_NOT_VERDICTS = ("total", "undetected, text only")
 
 
 def render(report: Report) -> str:
@@ -279,8 +316,11 @@ def render(report: Report) -> str:
         "",
         "| verdict | mutants |",
         "|---|---:|",
-        *(f"| {k} | {v} |" for k, v in c.items() if k != "total"),
+        *(f"| {k} | {v} |" for k, v in c.items() if k not in _NOT_VERDICTS),
         f"| **total** | **{c['total']}** |",
+        "",
+        f"Of the undetected, {c['undetected, text only']} change only a string literal (a message "
+        "text or a key): a test that reads the message or the key kills them.",
         "",
         f"Score: (killed + timeout) / (total - equivalent) = {detected} / {judged} = **{score}**.",
         "",
@@ -289,8 +329,9 @@ def render(report: Report) -> str:
     out += ["## Not killed", ""]
     if not undetected:
         out += ["None: every mutant was killed or is listed as equivalent.", ""]
-    for m in undetected:
-        out += [f"### `{m.name}` ({m.status})", "", "```diff", m.diff, "```", ""]
+    for m in sorted(undetected, key=lambda m: (m.text_only, m.name)):
+        text = ", text only" if m.text_only else ""
+        out += [f"### `{m.name}` ({m.status}{text})", "", "```diff", m.diff, "```", ""]
     out += ["## Equivalent (from mutation/equivalent.toml)", ""]
     equivalents = [m for m in report.mutants if m.equivalent]
     if not equivalents:
@@ -316,6 +357,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=HERE / "config.toml")
     parser.add_argument("--out", type=Path, default=HERE, help="where report.md/json go")
     parser.add_argument("--work", type=Path, help="the copied tree mutmut runs in (mutation/.work)")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite the report from the last run's verdicts (after editing equivalent.toml)",
+    )
     args = parser.parse_args(argv)
     global WORK
     if args.work is not None:
@@ -329,19 +375,23 @@ def main(argv: list[str] | None = None) -> int:
     jobs = jobs or os.cpu_count() or 1
 
     started = time.monotonic()
-    targets, tests = prepare(config)
-    env = environment(config)
-    print(f"mutate: {len(targets)} target files, {len(tests)} test files; work tree {WORK}")
-    # Make every mutant and record which test reaches which function, testing none: mutmut
-    # refuses the unknown name only after that, and its records are reused by the next call.
-    mutmut(["run", "--max-children", str(jobs), _NO_MATCH], env, check=False)
+    if args.report_only:
+        targets, tests = expand(config["scope"]["targets"]), expand(config["scope"]["tests"])
+    else:
+        targets, tests = prepare(config)
+        env = environment(config)
+        print(f"mutate: {len(targets)} target files, {len(tests)} test files; work tree {WORK}")
+        # Make every mutant and record which test reaches which function, testing none: mutmut
+        # refuses the unknown name only after that, and its records are reused by the next call.
+        mutmut(["run", "--max-children", str(jobs), _NO_MATCH], env, check=False)
     names = all_mutant_names()
     if not (WORK / "mutants" / "mutmut-stats.json").exists() or not names:
         log = WORK / "mutmut.log"
         sys.exit(f"mutate: mutmut made no mutants or could not run the tests; see {log}")
     chosen = names if args.all else sorted(random.Random(seed).sample(names, min(size, len(names))))
-    print(f"mutate: {len(names)} mutants; testing {len(chosen)} with {jobs} jobs")
-    mutmut(["run", "--max-children", str(jobs), *chosen], env)
+    if not args.report_only:
+        print(f"mutate: {len(names)} mutants; testing {len(chosen)} with {jobs} jobs")
+        mutmut(["run", "--max-children", str(jobs), *chosen], env)
 
     report = Report(
         tool="mutmut " + _version("mutmut"),
@@ -358,6 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     summarise(report)
     report.seconds = round(time.monotonic() - started, 1)
+    previous = args.out / "report.json"
+    if args.report_only and previous.exists():  # the time of the run that gave the verdicts
+        report.seconds = json.loads(previous.read_text(encoding="utf-8"))["seconds"]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.json").write_text(
         json.dumps(asdict(report), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
