@@ -44,3 +44,13 @@ def test_a_forgotten_conversation_starts_afresh_with_the_same_bot() -> None:
         ("greeting", "bot-a"),
     ]
     assert sb.state_of("c1") is State.BOT_ACTIVE
+
+
+def test_a_forgotten_or_unknown_conversation_has_no_state_and_no_outcome() -> None:
+    sb = board()
+    sb.handle(Start(conversation="c1", queue="support"))
+    sb.handle(End(conversation="c1", participant="bot-a"))
+    assert sb.outcome_of("c1") is not None
+    sb.forget("c1")
+    assert (sb.state_of("c1"), sb.outcome_of("c1")) == (None, None)
+    assert (sb.state_of("never"), sb.outcome_of("never")) == (None, None)

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
+
 from handoff_fsm.config import Config, Kind, ParticipantSpec, QueueSpec
 from handoff_fsm.effects import Effect, OfferWithdrawn, WithdrawReason
+from handoff_fsm.errors import StepRefused
 from handoff_fsm.events import Accept, Escalate, Presence, PresenceStatus, Start, Tick
 from handoff_fsm.lifecycle import State
 from handoff_fsm.switchboard import Switchboard
@@ -69,3 +72,14 @@ def test_the_offer_made_again_expires_exactly_once() -> None:
     offered_twice(sb, away_at=29, back_at=29.5)
     effects = sb.handle(Tick(now=1000))
     assert effects == [OfferWithdrawn(conversation="c1", to="rep-1", reason=WithdrawReason.TIMEOUT)]
+
+
+def test_an_accept_after_the_offer_expired_is_refused_and_says_why() -> None:
+    sb = board()
+    offered_twice(sb, away_at=10, back_at=20)
+    sb.handle(Tick(now=50))
+    with pytest.raises(
+        StepRefused, match=r"no open offer .* \(it may have timed out or been withdrawn\)"
+    ):
+        sb.handle(Accept(conversation="c1", participant="rep-1"), now=51)
+    assert sb.state_of("c1") is State.WAITING

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from handoff_fsm.config import Kind, ParticipantSpec, QueueSpec
 from handoff_fsm.events import Wanted
-from handoff_fsm.routing import Assigned, Offered, Router, Verdict
+from handoff_fsm.model import load_bundled
+from handoff_fsm.routing import WAIT_TABLE, Assigned, Offered, Router, Verdict, compile_wait_table
 
 
 def router() -> Router:
@@ -28,6 +29,7 @@ def test_consider_calls_the_participant_serve_would_pick_chosen() -> None:
     assert r.consider("c1", "b1").verdict is Verdict.WRONG_KIND
     assert r.serve(0) == [Offered(conversation="c1", participant="h2", queue="q", expires_at=30)]
     assert r.consider("c1", "h2").verdict is Verdict.CHOSEN  # with the offer out
+    assert [r.consider("c1", p).remaining for p in ("b1", "h1", "h2")] == [2, 1, 2]
 
 
 def test_consider_agrees_with_serve_for_every_member() -> None:
@@ -35,6 +37,11 @@ def test_consider_agrees_with_serve_for_every_member() -> None:
     r.enqueue("c1", "q", 0)
     chosen = [p for p in ("b1", "h1", "h2") if r.consider("c1", p).verdict is Verdict.CHOSEN]
     assert chosen == [r.best_candidate("c1")] == ["h2"]
+
+
+def test_the_bundled_routing_model_compiles_to_the_table_the_router_runs_on() -> None:
+    assert compile_wait_table(load_bundled("routing")) == WAIT_TABLE
+    assert len(WAIT_TABLE) >= 7  # one row per trigger at least
 
 
 def test_dump_shows_holds_offers_lines_and_each_wait() -> None:
