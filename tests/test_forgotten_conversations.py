@@ -11,7 +11,7 @@ import pytest
 from handoff_fsm.config import Config, Kind, ParticipantSpec, QueueSpec
 from handoff_fsm.effects import Effect
 from handoff_fsm.errors import StepRefused
-from handoff_fsm.events import End, Start
+from handoff_fsm.events import CustomerLeft, End, Start, Tick
 from handoff_fsm.lifecycle import State
 from handoff_fsm.switchboard import Switchboard
 
@@ -54,3 +54,14 @@ def test_a_forgotten_or_unknown_conversation_has_no_state_and_no_outcome() -> No
     sb.forget("c1")
     assert (sb.state_of("c1"), sb.outcome_of("c1")) == (None, None)
     assert (sb.state_of("never"), sb.outcome_of("never")) == (None, None)
+
+
+def test_the_timers_of_a_forgotten_conversation_never_fire() -> None:
+    people = [ParticipantSpec(id="rep-1", kind=Kind.HUMAN, capacity=1)]
+    support = QueueSpec(name="support", members=("rep-1",), offer_timeout=30, wait_timeout=60)
+    sb = Switchboard(Config.build(people, [support]))
+    sb.handle(Start(conversation="c1", queue="support"), now=0)  # offered to rep-1, and waiting
+    sb.handle(CustomerLeft(conversation="c1"), now=1)
+    sb.forget("c1")
+    assert sb.next_deadline() is None
+    assert sb.handle(Tick(now=100)) == []

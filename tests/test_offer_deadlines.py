@@ -83,3 +83,20 @@ def test_an_accept_after_the_offer_expired_is_refused_and_says_why() -> None:
     ):
         sb.handle(Accept(conversation="c1", participant="rep-1"), now=51)
     assert sb.state_of("c1") is State.WAITING
+
+
+def test_offers_due_at_the_same_instant_expire_in_the_order_they_were_made() -> None:
+    people = [
+        ParticipantSpec(id="bot-a", kind=Kind.BOT, capacity=10),
+        ParticipantSpec(id="rep-1", kind=Kind.HUMAN, capacity=1),
+        ParticipantSpec(id="rep-2", kind=Kind.HUMAN, capacity=1),
+    ]
+    members = ("bot-a", "rep-1", "rep-2")
+    sb = Switchboard(
+        Config.build(people, [QueueSpec(name="support", members=members, offer_timeout=30)])
+    )
+    for cid in ("c2", "c1"):  # c2's offer is made first, both at 0
+        sb.handle(Start(conversation=cid, queue="support"), now=0)
+        sb.handle(Escalate(conversation=cid, participant="bot-a"), now=0)
+    withdrawn = [e for e in sb.handle(Tick(now=30)) if isinstance(e, OfferWithdrawn)]
+    assert [e.conversation for e in withdrawn] == ["c2", "c1"]
