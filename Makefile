@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo serve test lint typecheck unit bench fuzz diagrams clean
+.PHONY: demo serve test lint typecheck unit bench fuzz mutate diagrams clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("handoff-fsm needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -36,6 +36,14 @@ bench: $(INSTALLED)
 
 fuzz: $(INSTALLED)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests -k "stateful or hypothesis or property"
+
+# Mutation testing of the core (docs/mutation.md): a seeded sample by default, every mutant with ALL=1.
+$(VENV)/.mutation: $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench,mutation]'
+	touch $@
+
+mutate: $(VENV)/.mutation
+	$(BIN)/python mutation/run.py $(if $(ALL),--all)
 
 diagrams: $(INSTALLED)
 	$(BIN)/handoff-fsm diagrams --out diagrams
