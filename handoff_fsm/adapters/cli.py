@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Protocol, cast
 
 from handoff_fsm import __version__
-from handoff_fsm.adapters import demo, replay, run, simulate, verify
+from handoff_fsm.adapters import check, demo, replay, run, simulate, verify
 from handoff_fsm.adapters import diagrams as diagrams_command
 from handoff_fsm.errors import HandoffError
 
@@ -33,6 +33,7 @@ _COMMANDS: dict[str, ModuleType] = {
     "diagrams": diagrams_command,
     "replay": replay,
     "simulate": simulate,
+    "check": check,
 }
 
 
