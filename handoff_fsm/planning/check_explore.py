@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import pickle
 from collections import deque
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 
 import attrs
 
-from handoff_fsm.config import Config, Kind, OverflowReturnToBot
+from handoff_fsm.config import Config, Kind, OverflowReturnToBot, OverflowTransfer, QueueSpec
 from handoff_fsm.effects import Effect, Offer, ParticipantAdded, Role
 from handoff_fsm.errors import StepRefused
 from handoff_fsm.events import (
@@ -51,7 +51,7 @@ class Bounds:
 
     conversations: int = 2  # live at once
     absent: int = 1  # humans not available at once
-    depth: int = 14  # steps on a path
+    depth: int = 24  # steps on a path
     states: int = 60_000  # distinct states
     ticks: int = 6  # ticks a witness may add to show where a wait goes
 
@@ -124,18 +124,12 @@ class Explorer:
             q.name: [m for m in q.members if self.kinds[m] is Kind.HUMAN] for q in config.queues
         }
         self.humans = humans
-        self.targets = [q.name for q in config.queues if self._takes_back(q.members)]
+        self.bot_queues = [q.name for q in config.queues if _bots_only(q, self.kinds)]
+        self.takes_back = {q.name for q in config.queues if _takes_back(q, self.kinds)}
         self.seen: set[Hashable] = set()
         self.rescued: set[Hashable] = set()
         self.found = Exploration()
 
-    def _takes_back(self, members: Sequence[str]) -> bool:
-        kinds = [self.kinds[m] for m in members]
-        if Kind.BOT not in kinds:
-            return False
-        if Kind.HUMAN not in kinds:
-            return True
-        return Kind.BOT in kinds[kinds.index(Kind.HUMAN) :]
 
     # -- the search -----------------------------------------------------------------------------
 
@@ -147,9 +141,7 @@ class Explorer:
         self.found.states = 1
         while frontier:
             node = frontier.popleft()
-            if node.depth >= self.bounds.depth:
-                self.found.complete = False
-                continue
+            last = node.depth >= self.bounds.depth  # its new successors are past the bound
             source = pickle.loads(node.board)
             for move in self.moves(source, node.world):
                 board = pickle.loads(node.board)
@@ -163,7 +155,7 @@ class Explorer:
                 key = self._key(board, world)
                 if key in self.seen:
                     continue
-                if self.found.states >= self.bounds.states:
+                if last or self.found.states >= self.bounds.states:
                     self.found.complete = False
                     continue
                 self.seen.add(key)
@@ -240,7 +232,8 @@ class Explorer:
         if self.kinds[holder] is Kind.BOT:
             yield Move(event=Escalate(conversation=cid, participant=holder))
         else:
-            for queue in self.targets:
+            own = [record.queue] if record.queue in self.takes_back else []
+            for queue in (*own, *self.bot_queues):
                 yield Move(
                     event=Transfer(
                         conversation=cid, participant=holder, queue=queue, kind=Wanted.BOT
@@ -365,5 +358,81 @@ def _ring(cycle: tuple[str, ...]) -> tuple[str, ...]:
     return (*turned, turned[0])
 
 
+def _bots_only(queue: QueueSpec, kinds: Mapping[str, Kind]) -> bool:
+    return bool(queue.members) and all(kinds[m] is Kind.BOT for m in queue.members)
+
+
+def _takes_back(queue: QueueSpec, kinds: Mapping[str, Kind]) -> bool:
+    """A queue that lists a bot after a human: the seeds' one-queue flow, where the human hands
+    the conversation back to the second bot."""
+    listed = [kinds[m] for m in queue.members]
+    return Kind.HUMAN in listed and Kind.BOT in listed[listed.index(Kind.HUMAN) :]
+
+
+def components(config: Config) -> list[Config]:
+    """The deployment cut into parts that no conversation crosses: queues joined by a shared
+    member or an overflow, each with the bot-only queues (any human may hand a conversation to
+    one). A conversation of one part never meets a participant or queue of another, so each
+    part is explored alone, and its witnesses replay the same on the whole deployment."""
+    kinds = {p.id: p.kind for p in config.participants}
+    parent = {q.name: q.name for q in config.queues}
+
+    def root(name: str) -> str:
+        while parent[name] != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    holder_of: dict[str, str] = {}
+    for queue in config.queues:
+        links = [holder_of.setdefault(m, queue.name) for m in queue.members]
+        if isinstance(queue.overflow, OverflowTransfer):
+            links.append(queue.overflow.queue)
+        for other in links:
+            parent[root(other)] = root(queue.name)
+    shared = [q for q in config.queues if _bots_only(q, kinds)]
+    groups: dict[str, list[QueueSpec]] = {}
+    for queue in config.queues:
+        groups.setdefault(root(queue.name), []).append(queue)
+    parts = []
+    for members in groups.values():
+        with_humans = any(kinds[m] is Kind.HUMAN for q in members for m in q.members)
+        extra = [q for q in shared if with_humans and q not in members]
+        queues = (*members, *extra)
+        # a bot-only queue's overflow may lead on: follow it into the part as well
+        names = {q.name for q in queues}
+        wanted = [q for q in config.queues if q.name not in names and _led_to(q, queues)]
+        queues = (*queues, *wanted)
+        used = {m for q in queues for m in q.members}
+        parts.append(
+            Config(
+                settings=config.settings,
+                participants=tuple(p for p in config.participants if p.id in used),
+                queues=queues,
+            )
+        )
+    return parts
+
+
+def _led_to(queue: QueueSpec, queues: Sequence[QueueSpec]) -> bool:
+    return any(
+        isinstance(q.overflow, OverflowTransfer) and q.overflow.queue == queue.name for q in queues
+    )
+
+
 def explore(config: Config, bounds: Bounds | None = None) -> Exploration:
-    return Explorer(config, bounds or Bounds()).run()
+    """Explore each part of the deployment (`components`) and put what they saw together."""
+    total = Exploration()
+    for part in components(config):
+        found = Explorer(part, bounds or Bounds()).run()
+        total.states += found.states
+        total.moves += found.moves
+        total.complete = total.complete and found.complete
+        for name in ("reached", "escalations_served", "transfers_served", "returned"):
+            getattr(total, name).update(getattr(found, name))
+        for name in ("first_takers", "escalations", "transfers", "return_failed", "cycles", "stuck"):
+            shortest = getattr(total, name)
+            for key, value in getattr(found, name).items():
+                if key not in shortest or len(value[1]) < len(shortest[key][1]):
+                    shortest[key] = value
+    return total

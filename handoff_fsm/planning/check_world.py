@@ -10,8 +10,9 @@ exploration deduplicates on: conversations are named by their order of appearanc
 participants of one class (same kind, capacity and queues) by the order in which the key meets
 them, so two states that differ only by such a renaming are explored once.
 
-Rules: a world is immutable (the exploration shares it between branches); times in the key are
-ages (now minus when the wait or offer began), and only where a timeout makes them matter.
+Rules: a world is immutable (the exploration shares it between branches). Time enters the key
+coarsely: the order in which the pending wait and offer deadlines fall (ties kept together),
+not how far off they are; two states that differ only there are explored once (docs/check.md).
 """
 
 from __future__ import annotations
@@ -236,25 +237,24 @@ def fingerprint(
     queues = {q.name: q for q in config.queues}
     names = _Names(classes)
     rows = []
-    for record in world.conversations:
+    deadlines: list[tuple[float, str, int]] = []
+    for index, record in enumerate(world.conversations):
         queue = queues[record.queue]
-        waiting = record.holder is None
-        wait_age = (
-            world.now - record.since
-            if waiting and record.since is not None and queue.wait_timeout is not None
-            else None
-        )
-        offer_age = (
-            world.now - record.offered_at
-            if record.offer is not None and record.offered_at is not None
-            and queue.offer_timeout is not None
-            else None
-        )  # fmt: skip
+        if record.holder is None and record.since is not None and queue.wait_timeout is not None:
+            deadlines.append((record.since + queue.wait_timeout, "wait", index))
+        if record.offer is not None and record.offered_at is not None:
+            if queue.offer_timeout is not None:
+                deadlines.append((record.offered_at + queue.offer_timeout, "offer", index))
         rows.append((
             states.get(record.id), record.queue, names(record.holder), names(record.offer),
-            record.wanted.value, record.origin, record.origin_queue, wait_age, offer_age,
+            record.wanted.value, record.origin, record.origin_queue,
         ))  # fmt: skip
+    # Time, coarsely: which deadline comes first (ties together), not how far off it is.
+    order = tuple(
+        tuple(sorted((kind, index) for d, kind, index in deadlines if d == when))
+        for when in sorted({d for d, _, _ in deadlines})
+    )
     sets = [(names.group(r.held), names.group(r.passed)) for r in world.conversations]
     absent = sorted((names.label(pid), status.value) for pid, status in world.absent)
-    clock = None if next_deadline is None else next_deadline - world.now
-    return (tuple(rows), tuple(sets), tuple(absent), clock)
+    del next_deadline  # the shadow deadlines above say it, in order
+    return (tuple(rows), tuple(sets), tuple(absent), order)
