@@ -48,7 +48,8 @@ def check(config: Config, bounds: Bounds | None = None) -> Report:
             place="deployment",
             message=f"{found.states} states, {found.moves} moves{cut}; bounds: "
             f"{bounds.conversations} conversations at once, {bounds.absent} human(s) away or "
-            f"offline at once, paths of at most {bounds.depth} steps",
+            f"offline at once, paths of at most {bounds.depth} steps ({bounds.crowded_depth} "
+            "while more than one conversation is live)",
         )
     )
     return Report(

@@ -25,6 +25,7 @@ it refuses is not a move. Deterministic: moves are tried in a fixed order.
 
 from __future__ import annotations
 
+import io
 import pickle
 from collections import deque
 from collections.abc import Hashable, Iterator, Mapping, Sequence
@@ -40,7 +41,7 @@ from handoff_fsm.events import (
 )  # fmt: skip
 from handoff_fsm.lifecycle import State
 from handoff_fsm.planning.check_world import (
-    Conversation, Observed, World, fingerprint, observe, participant_classes,
+    Conversation, Observed, World, fingerprint, observe, participant_classes, still_reachable,
 )  # fmt: skip
 from handoff_fsm.switchboard import Switchboard
 
@@ -51,8 +52,9 @@ class Bounds:
 
     conversations: int = 2  # live at once
     absent: int = 1  # humans not available at once
-    depth: int = 24  # steps on a path
-    states: int = 60_000  # distinct states
+    depth: int = 40  # steps on a path
+    crowded_depth: int = 6  # steps on a path where more than one conversation is live
+    states: int = 50_000  # distinct states, per part of the deployment
     ticks: int = 6  # ticks a witness may add to show where a wait goes
 
 
@@ -98,8 +100,35 @@ class _Node:
 
 def branch(board: Switchboard) -> Switchboard:
     """An independent copy of a switchboard (what `copy.deepcopy` gives, faster)."""
-    copy: Switchboard = pickle.loads(pickle.dumps(board, pickle.HIGHEST_PROTOCOL))
-    return copy
+    frozen = _Frozen(board.config)
+    return frozen.thaw(frozen.freeze(board))
+
+
+class _Frozen:
+    """Switchboards as bytes, sharing the configuration's values (immutable) instead of copying
+    them: a copy per move is most of the exploration's cost."""
+
+    def __init__(self, config: Config) -> None:
+        shared: list[object] = [config, config.settings, *config.participants, *config.queues]
+        shared += [q.overflow for q in config.queues]
+        self._ids = {id(value): n for n, value in enumerate(shared)}
+        self._values = shared
+
+    def _shared_id(self, value: object) -> int | None:
+        return self._ids.get(id(value))
+
+    def freeze(self, board: Switchboard) -> bytes:
+        stream = io.BytesIO()
+        pickler = pickle.Pickler(stream, pickle.HIGHEST_PROTOCOL)
+        pickler.persistent_id = self._shared_id  # type: ignore[method-assign]
+        pickler.dump(board)
+        return stream.getvalue()
+
+    def thaw(self, data: bytes) -> Switchboard:
+        unpickler = pickle.Unpickler(io.BytesIO(data))
+        unpickler.persistent_load = self._values.__getitem__  # type: ignore[assignment]
+        board: Switchboard = unpickler.load()
+        return board
 
 
 def replay(config: Config, path: Sequence[Move]) -> Switchboard:
@@ -110,6 +139,9 @@ def replay(config: Config, path: Sequence[Move]) -> Switchboard:
     return board
 
 
+_LEAVING = (PresenceStatus.AWAY, PresenceStatus.OFFLINE)
+
+
 class Explorer:
     """One exploration of one deployment."""
 
@@ -117,6 +149,7 @@ class Explorer:
         self.config = config
         self.bounds = bounds
         self.classes = participant_classes(config)
+        self.reach = still_reachable(config)
         self.kinds = {p.id: p.kind for p in config.participants}
         self.queues = {q.name: q for q in config.queues}
         humans = [p.id for p in config.participants if p.kind is Kind.HUMAN]
@@ -129,6 +162,7 @@ class Explorer:
         self.seen: set[Hashable] = set()
         self.rescued: set[Hashable] = set()
         self.found = Exploration()
+        self.frozen = _Frozen(config)
 
 
     # -- the search -----------------------------------------------------------------------------
@@ -137,14 +171,17 @@ class Explorer:
         board = Switchboard(self.config)
         world = World()
         self.seen.add(self._key(board, world))
-        frontier = deque([_Node(pickle.dumps(board, pickle.HIGHEST_PROTOCOL), world, ())])
+        frontier = deque([_Node(self.frozen.freeze(board), world, ())])
         self.found.states = 1
         while frontier:
             node = frontier.popleft()
+            if len(node.world.conversations) > 1 and node.depth >= self.bounds.crowded_depth:
+                continue
             last = node.depth >= self.bounds.depth  # its new successors are past the bound
-            source = pickle.loads(node.board)
-            for move in self.moves(source, node.world):
-                board = pickle.loads(node.board)
+            source = self.frozen.thaw(node.board)
+            moves = list(self.moves(source, node.world, crowd=node.depth < self.bounds.crowded_depth))
+            for n, move in enumerate(moves):
+                board = source if n == len(moves) - 1 else self.frozen.thaw(node.board)
                 outcome = self.apply(board, node.world, move)
                 if outcome is None:
                     continue
@@ -161,12 +198,12 @@ class Explorer:
                 self.seen.add(key)
                 self.found.states += 1
                 self.rescue_all(board, world, path)
-                frontier.append(_Node(pickle.dumps(board, pickle.HIGHEST_PROTOCOL), world, path))
+                frontier.append(_Node(self.frozen.freeze(board), world, path))
         return self.found
 
     def _key(self, board: Switchboard, world: World) -> Hashable:
         states = {c.id: board.state_of(c.id) for c in world.conversations}
-        return fingerprint(self.config, self.classes, world, states, board.next_deadline())
+        return fingerprint(self.config, self.classes, world, states, self.reach)
 
     def apply(
         self, board: Switchboard, world: World, move: Move
@@ -206,8 +243,9 @@ class Explorer:
 
     # -- the moves ------------------------------------------------------------------------------
 
-    def moves(self, board: Switchboard, world: World) -> Iterator[Move]:
-        if len(world.conversations) < self.bounds.conversations:
+    def moves(self, board: Switchboard, world: World, *, crowd: bool = True) -> Iterator[Move]:
+        live = len(world.conversations)
+        if live < self.bounds.conversations and (live == 0 or crowd):
             cid = f"c{world.started + 1}"
             for queue in self.queues:
                 yield Move(event=Start(conversation=cid, queue=queue))
@@ -242,29 +280,29 @@ class Explorer:
         yield Move(event=End(conversation=cid, participant=holder))
 
     def _presence_moves(self, world: World) -> Iterator[Move]:
-        """Presence changes of the humans in play: one per class and status (the others of the
-        class are the same move, renamed)."""
-        in_play: dict[str, None] = {}
-        for record in world.conversations:
-            for pid in (*self.humans_of[record.queue], record.holder, record.offer):
-                if pid is not None and self.kinds[pid] is Kind.HUMAN:
-                    in_play[pid] = None
+        """Presence changes that matter now: a human holding a conversation goes offline (it
+        drops back to waiting), a human of a queue where one waits goes away or offline, and
+        one not available comes back. One move per class and status: the others of a class
+        are the same move, renamed."""
         absent = dict(world.absent)
-        tried: set[tuple[Hashable, PresenceStatus]] = set()
+        changes: dict[str, set[PresenceStatus]] = {}
+        for pid in absent:
+            changes.setdefault(pid, set()).add(PresenceStatus.AVAILABLE)
+        if len(absent) < self.bounds.absent:
+            for record in world.conversations:
+                if record.holder is not None and self.kinds[record.holder] is Kind.HUMAN:
+                    changes.setdefault(record.holder, set()).add(PresenceStatus.OFFLINE)
+                if record.holder is None:
+                    for pid in self.humans_of[record.queue]:
+                        if pid not in absent:
+                            changes.setdefault(pid, set()).update(_LEAVING)
+        tried: set[tuple[Hashable, PresenceStatus, PresenceStatus]] = set()
         for pid in self.humans:
-            if pid not in in_play:
-                continue
             status = absent.get(pid, PresenceStatus.AVAILABLE)
-            if (self.classes[pid], status) in tried:
-                continue
-            tried.add((self.classes[pid], status))
-            for new in PresenceStatus:
-                if new is status:
-                    continue
-                leaving = status is PresenceStatus.AVAILABLE
-                if leaving and len(absent) >= self.bounds.absent:
-                    continue
-                yield Move(event=Presence(participant=pid, status=new))
+            for new in sorted(changes.get(pid, ())):
+                if (self.classes[pid], status, new) not in tried:
+                    tried.add((self.classes[pid], status, new))
+                    yield Move(event=Presence(participant=pid, status=new))
 
     # -- what the findings need -----------------------------------------------------------------
 

@@ -226,14 +226,36 @@ class _Names:
         return (tuple(named), tuple(others))
 
 
+def still_reachable(config: Config) -> dict[str, frozenset[str]]:
+    """For each queue, the participants a conversation there could still meet: the members of
+    the queues it could reach from there (overflows, and the bot-only queues any human may hand
+    it to). Who else held it before no longer matters to where it goes."""
+    queues = {q.name: q for q in config.queues}
+    kinds = {p.id: p.kind for p in config.participants}
+    bot_only = [q.name for q in config.queues if q.members and all(
+        kinds[m] == "bot" for m in q.members)]  # fmt: skip
+    reach: dict[str, frozenset[str]] = {}
+    for name in queues:
+        seen, todo = set(), [name, *bot_only]
+        while todo:
+            queue = queues[todo.pop()]
+            if queue.name in seen:
+                continue
+            seen.add(queue.name)
+            if isinstance(queue.overflow, OverflowTransfer):
+                todo.append(queue.overflow.queue)
+        reach[name] = frozenset(m for q in seen for m in queues[q].members)
+    return reach
+
+
 def fingerprint(
     config: Config,
     classes: Mapping[str, Hashable],
     world: World,
     states: Mapping[str, State | None],
-    next_deadline: float | None,
+    reach: Mapping[str, frozenset[str]],
 ) -> Hashable:
-    """The canonical key of a state: equal keys, same future up to renaming."""
+    """The canonical key of a state: equal keys, same future up to renaming (and timing)."""
     queues = {q.name: q for q in config.queues}
     names = _Names(classes)
     rows = []
@@ -254,7 +276,8 @@ def fingerprint(
         tuple(sorted((kind, index) for d, kind, index in deadlines if d == when))
         for when in sorted({d for d, _, _ in deadlines})
     )
-    sets = [(names.group(r.held), names.group(r.passed)) for r in world.conversations]
+    sets = [
+        (names.group(r.held & reach[r.queue]), names.group(r.passed)) for r in world.conversations
+    ]
     absent = sorted((names.label(pid), status.value) for pid, status in world.absent)
-    del next_deadline  # the shadow deadlines above say it, in order
     return (tuple(rows), tuple(sets), tuple(absent), order)
