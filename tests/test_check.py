@@ -85,7 +85,11 @@ def _no_member_reached(replay: Replay, witness: Witness) -> None:
 def _escalation_unserved(replay: Replay, witness: Witness) -> None:
     escalated = step_index(witness, "escalate")
     later = replay.after(escalated)
-    assert not [x for x in later if x["kind"] in ("offer", "participant_added") and x["to"] in replay.humans()]
+    assert not [
+        x
+        for x in later
+        if x["kind"] in ("offer", "participant_added") and x["to"] in replay.humans()
+    ]
     assert replay.board.state_of("c1") in (State.WAITING, State.ENDED, State.BOT_ACTIVE)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from handoff_fsm.config import Config, Kind, OverflowTransfer, ParticipantSpec, QueueSpec
 from handoff_fsm.events import Escalate, Start
-from handoff_fsm.planning.check_explore import Bounds, Move, branch, components, explore, replay
+from handoff_fsm.planning.check_explore import Bounds, Move, branch, explore, replay
 from handoff_fsm.switchboard import Switchboard
 
 
@@ -26,23 +26,6 @@ PAIR = Config.build(
         QueueSpec(name="alone", members=("cy",)),
     ],
 )  # fmt: skip
-
-
-def test_parts_are_queues_joined_by_members_or_overflows() -> None:
-    parts = [sorted(q.name for q in part.queues) for part in components(PAIR)]
-    assert sorted(parts) == [["alone"], ["back", "front"]]
-    alone = next(p for p in components(PAIR) if len(p.queues) == 1)
-    assert [p.id for p in alone.participants] == ["cy"]
-
-
-def test_bot_only_queues_join_every_part_with_humans() -> None:
-    config = Config.build(
-        [bot("survey"), person("ann"), person("bob")],
-        [QueueSpec(name="a", members=("ann",)), QueueSpec(name="b", members=("bob",)),
-         QueueSpec(name="surveys", members=("survey",))],
-    )  # fmt: skip
-    parts = sorted(sorted(q.name for q in part.queues) for part in components(config))
-    assert parts == [["a", "surveys"], ["b", "surveys"], ["surveys"]]  # it may be an entry too
 
 
 def test_witnesses_are_shortest_paths() -> None:

@@ -4,7 +4,12 @@ configuration, and a defect seeded into a good deployment turns its rule on."""
 from __future__ import annotations
 
 from handoff_fsm.config import (
-    Config, Kind, OverflowTransfer, ParticipantSpec, QueueSpec, Settings,
+    Config,
+    Kind,
+    OverflowTransfer,
+    ParticipantSpec,
+    QueueSpec,
+    Settings,
 )  # fmt: skip
 from handoff_fsm.events import Tick, Transfer, Wanted
 from handoff_fsm.planning.check import check
@@ -38,8 +43,11 @@ def test_a_good_deployment_has_no_error_and_its_defects_each_turn_a_rule_on() ->
     assert "escalation-unserved" in codes(no_room)
     empty = Config.build(GOOD.participants, [*GOOD.queues, QueueSpec(name="x", members=())])
     assert "queue-no-members" in codes(empty)
-    overlap = Config.build(GOOD.participants, GOOD.queues,
-                           Settings(escalation_phrases=("agent",), cancel_phrases=("no agent",)))
+    overlap = Config.build(
+        GOOD.participants,
+        GOOD.queues,
+        Settings(escalation_phrases=("agent",), cancel_phrases=("no agent",)),
+    )
     assert "phrase-overlap" in codes(overlap)
 
 
@@ -52,8 +60,14 @@ def test_the_other_direction_of_overlapping_phrases_is_a_warning() -> None:
 
 
 def test_a_ring_no_conversation_was_seen_going_round_is_a_warning() -> None:
-    ring = [QueueSpec(name="a", members=("bot",), wait_timeout=60, overflow=OverflowTransfer(queue="b")),
-            QueueSpec(name="b", members=("bot",), wait_timeout=60, overflow=OverflowTransfer(queue="a"))]
+    ring = [
+        QueueSpec(
+            name="a", members=("bot",), wait_timeout=60, overflow=OverflowTransfer(queue="b")
+        ),
+        QueueSpec(
+            name="b", members=("bot",), wait_timeout=60, overflow=OverflowTransfer(queue="a")
+        ),
+    ]
     config = Config.build([ParticipantSpec(id="bot", kind=Kind.BOT, capacity=10)], ring)
     found = [f for f in structural(config, Exploration()) if f.code.startswith("overflow")]
     assert [(f.code, f.place) for f in found] == [("overflow-ring", "queues.a.overflow")]
@@ -62,6 +76,12 @@ def test_a_ring_no_conversation_was_seen_going_round_is_a_warning() -> None:
 def test_errors_are_the_codes_that_always_carry_a_witness() -> None:
     errors = {code for code, (level, _) in CODES.items() if level is Level.ERROR}
     assert errors == {
-        "queue-no-members", "escalation-unserved", "bot-order", "transfer-to-bot-unserved",
-        "return-unserved", "overflow-cycle", "wait-forever", "phrase-overlap",
+        "queue-no-members",
+        "escalation-unserved",
+        "bot-order",
+        "transfer-to-bot-unserved",
+        "return-unserved",
+        "overflow-cycle",
+        "wait-forever",
+        "phrase-overlap",
     }

@@ -9,11 +9,15 @@ from __future__ import annotations
 from handoff_fsm.config import Config, Kind, ParticipantSpec, QueueSpec
 from handoff_fsm.events import Decline, Escalate, PresenceStatus, Start, Wanted
 from handoff_fsm.lifecycle import State
-from handoff_fsm.switchboard import Switchboard
 from handoff_fsm.planning.check_explore import Bounds, Explorer, Move
 from handoff_fsm.planning.check_world import (
-    Conversation, World, fingerprint, participant_classes, still_reachable,
+    Conversation,
+    World,
+    fingerprint,
+    participant_classes,
+    still_reachable,
 )  # fmt: skip
+from handoff_fsm.switchboard import Switchboard
 
 CONFIG = Config.build(
     [

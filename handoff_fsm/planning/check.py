@@ -17,7 +17,11 @@ import attrs
 from handoff_fsm.config import Config
 from handoff_fsm.planning.check_explore import Bounds, explore
 from handoff_fsm.planning.check_findings import (
-    CODES, Finding, Level, behavioural, structural,
+    CODES,
+    Finding,
+    Level,
+    behavioural,
+    structural,
 )  # fmt: skip
 
 _ORDER = {Level.ERROR: 0, Level.WARNING: 1, Level.INFO: 2}

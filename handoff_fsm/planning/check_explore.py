@@ -28,20 +28,38 @@ from __future__ import annotations
 import io
 import pickle
 from collections import deque
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 
 import attrs
 
-from handoff_fsm.config import Config, Kind, OverflowReturnToBot, OverflowTransfer, QueueSpec
+from handoff_fsm.config import Config, Kind, OverflowReturnToBot
 from handoff_fsm.effects import Effect, Offer, ParticipantAdded, Role
 from handoff_fsm.errors import StepRefused
 from handoff_fsm.events import (
-    Accept, Cancel, CustomerLeft, Decline, End, Escalate, Event, Presence, PresenceStatus, Start,
-    Tick, Transfer, Wanted,
+    Accept,
+    Cancel,
+    CustomerLeft,
+    Decline,
+    End,
+    Escalate,
+    Event,
+    Presence,
+    PresenceStatus,
+    Start,
+    Tick,
+    Transfer,
+    Wanted,
 )  # fmt: skip
 from handoff_fsm.lifecycle import State
+from handoff_fsm.planning.check_parts import bots_only, components, takes_back
 from handoff_fsm.planning.check_world import (
-    Conversation, Observed, World, fingerprint, observe, participant_classes, still_reachable,
+    Conversation,
+    Observed,
+    World,
+    fingerprint,
+    observe,
+    participant_classes,
+    still_reachable,
 )  # fmt: skip
 from handoff_fsm.switchboard import Switchboard
 
@@ -126,7 +144,7 @@ class _Frozen:
 
     def thaw(self, data: bytes) -> Switchboard:
         unpickler = pickle.Unpickler(io.BytesIO(data))
-        unpickler.persistent_load = self._values.__getitem__  # type: ignore[assignment]
+        unpickler.persistent_load = self._values.__getitem__  # type: ignore[method-assign]
         board: Switchboard = unpickler.load()
         return board
 
@@ -157,13 +175,12 @@ class Explorer:
             q.name: [m for m in q.members if self.kinds[m] is Kind.HUMAN] for q in config.queues
         }
         self.humans = humans
-        self.bot_queues = [q.name for q in config.queues if _bots_only(q, self.kinds)]
-        self.takes_back = {q.name for q in config.queues if _takes_back(q, self.kinds)}
+        self.bot_queues = [q.name for q in config.queues if bots_only(q, self.kinds)]
+        self.takes_back = {q.name for q in config.queues if takes_back(q, self.kinds)}
         self.seen: set[Hashable] = set()
         self.rescued: set[Hashable] = set()
         self.found = Exploration()
         self.frozen = _Frozen(config)
-
 
     # -- the search -----------------------------------------------------------------------------
 
@@ -179,7 +196,9 @@ class Explorer:
                 continue
             last = node.depth >= self.bounds.depth  # its new successors are past the bound
             source = self.frozen.thaw(node.board)
-            moves = list(self.moves(source, node.world, crowd=node.depth < self.bounds.crowded_depth))
+            moves = list(
+                self.moves(source, node.world, crowd=node.depth < self.bounds.crowded_depth)
+            )
             for n, move in enumerate(moves):
                 board = source if n == len(moves) - 1 else self.frozen.thaw(node.board)
                 outcome = self.apply(board, node.world, move)
@@ -205,9 +224,7 @@ class Explorer:
         states = {c.id: board.state_of(c.id) for c in world.conversations}
         return fingerprint(self.config, self.classes, world, states, self.reach)
 
-    def apply(
-        self, board: Switchboard, world: World, move: Move
-    ) -> tuple[World, Observed] | None:
+    def apply(self, board: Switchboard, world: World, move: Move) -> tuple[World, Observed] | None:
         """Drive the switchboard one move; the world after it, or None if it refused."""
         before = self.before(world, move)
         try:
@@ -318,7 +335,11 @@ class Explorer:
         found = self.found
         found.reached |= observed.reached
         event = move.event
-        if isinstance(event, Start) and not world.conversations and event.queue not in found.first_takers:
+        if (
+            isinstance(event, Start)
+            and not world.conversations
+            and event.queue not in found.first_takers
+        ):
             taker = next(iter(observed.reached), None)
             if taker is not None:
                 found.first_takers[event.queue] = (taker, path)
@@ -372,7 +393,9 @@ class Explorer:
 def rescue_moves(world: World, cid: str) -> Path:
     """Everything that could free a member for `cid`: every other conversation's customer leaves,
     and every human not available comes back."""
-    moves = [Move(event=CustomerLeft(conversation=c.id)) for c in world.conversations if c.id != cid]
+    moves = [
+        Move(event=CustomerLeft(conversation=c.id)) for c in world.conversations if c.id != cid
+    ]
     moves += [
         Move(event=Presence(participant=pid, status=PresenceStatus.AVAILABLE))
         for pid, _ in world.absent
@@ -396,68 +419,6 @@ def _ring(cycle: tuple[str, ...]) -> tuple[str, ...]:
     return (*turned, turned[0])
 
 
-def _bots_only(queue: QueueSpec, kinds: Mapping[str, Kind]) -> bool:
-    return bool(queue.members) and all(kinds[m] is Kind.BOT for m in queue.members)
-
-
-def _takes_back(queue: QueueSpec, kinds: Mapping[str, Kind]) -> bool:
-    """A queue that lists a bot after a human: the seeds' one-queue flow, where the human hands
-    the conversation back to the second bot."""
-    listed = [kinds[m] for m in queue.members]
-    return Kind.HUMAN in listed and Kind.BOT in listed[listed.index(Kind.HUMAN) :]
-
-
-def components(config: Config) -> list[Config]:
-    """The deployment cut into parts that no conversation crosses: queues joined by a shared
-    member or an overflow, each with the bot-only queues (any human may hand a conversation to
-    one). A conversation of one part never meets a participant or queue of another, so each
-    part is explored alone, and its witnesses replay the same on the whole deployment."""
-    kinds = {p.id: p.kind for p in config.participants}
-    parent = {q.name: q.name for q in config.queues}
-
-    def root(name: str) -> str:
-        while parent[name] != name:
-            parent[name] = parent[parent[name]]
-            name = parent[name]
-        return name
-
-    holder_of: dict[str, str] = {}
-    for queue in config.queues:
-        links = [holder_of.setdefault(m, queue.name) for m in queue.members]
-        if isinstance(queue.overflow, OverflowTransfer):
-            links.append(queue.overflow.queue)
-        for other in links:
-            parent[root(other)] = root(queue.name)
-    shared = [q for q in config.queues if _bots_only(q, kinds)]
-    groups: dict[str, list[QueueSpec]] = {}
-    for queue in config.queues:
-        groups.setdefault(root(queue.name), []).append(queue)
-    parts = []
-    for members in groups.values():
-        with_humans = any(kinds[m] is Kind.HUMAN for q in members for m in q.members)
-        extra = [q for q in shared if with_humans and q not in members]
-        queues = (*members, *extra)
-        # a bot-only queue's overflow may lead on: follow it into the part as well
-        names = {q.name for q in queues}
-        wanted = [q for q in config.queues if q.name not in names and _led_to(q, queues)]
-        queues = (*queues, *wanted)
-        used = {m for q in queues for m in q.members}
-        parts.append(
-            Config(
-                settings=config.settings,
-                participants=tuple(p for p in config.participants if p.id in used),
-                queues=queues,
-            )
-        )
-    return parts
-
-
-def _led_to(queue: QueueSpec, queues: Sequence[QueueSpec]) -> bool:
-    return any(
-        isinstance(q.overflow, OverflowTransfer) and q.overflow.queue == queue.name for q in queues
-    )
-
-
 def explore(config: Config, bounds: Bounds | None = None) -> Exploration:
     """Explore each part of the deployment (`components`) and put what they saw together."""
     total = Exploration()
@@ -468,7 +429,14 @@ def explore(config: Config, bounds: Bounds | None = None) -> Exploration:
         total.complete = total.complete and found.complete
         for name in ("reached", "escalations_served", "transfers_served", "returned"):
             getattr(total, name).update(getattr(found, name))
-        for name in ("first_takers", "escalations", "transfers", "return_failed", "cycles", "stuck"):
+        for name in (
+            "first_takers",
+            "escalations",
+            "transfers",
+            "return_failed",
+            "cycles",
+            "stuck",
+        ):
             shortest = getattr(total, name)
             for key, value in getattr(found, name).items():
                 if key not in shortest or len(value[1]) < len(shortest[key][1]):

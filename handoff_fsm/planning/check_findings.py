@@ -34,22 +34,67 @@ class Level(enum.StrEnum):
 
 
 CODES: dict[str, tuple[Level, str]] = {
-    "queue-no-members": (Level.ERROR, "a queue lists no participant: whatever waits there waits unserved"),
-    "escalation-unserved": (Level.ERROR, "a queue has humans, but an escalation from it is never offered to one"),
-    "bot-order": (Level.ERROR, "a bot listed after another bot of its queue meets new customers first"),
-    "transfer-to-bot-unserved": (Level.ERROR, "a transfer asking a queue for a bot is never taken by one"),
-    "return-unserved": (Level.ERROR, "a queue's overflow returns to a bot, but its waits run out with no bot to return to"),
-    "overflow-cycle": (Level.ERROR, "overflow moves a waiting conversation round a ring of queues for ever"),
-    "wait-forever": (Level.ERROR, "a wait with no timeout that no member could ever take"),
-    "phrase-overlap": (Level.ERROR, "a cancel phrase contains an escalation phrase: cancelling escalates"),
-    "escalation-no-human": (Level.WARNING, "a queue has bots and no human: an escalation from it can never reach a human"),
-    "wait-stuck": (Level.WARNING, "a wait with no timeout can last for ever once its members declined or held it"),
-    "overflow-ring": (Level.WARNING, "queues overflow into each other in a ring (no conversation was seen going round)"),
-    "participant-unreached": (Level.WARNING, "a participant that never gets a conversation within the bounds"),
-    "phrase-contains-cancel": (Level.WARNING, "an escalation phrase contains a cancel phrase"),
-    "participant-no-queue": (Level.INFO, "a human in no queue: it can only monitor and take over"),
-    "explored": (Level.INFO, "what the exploration covered"),
-}  # fmt: skip
+    "queue-no-members": (
+        Level.ERROR,
+        "a queue lists no participant: whatever waits there waits unserved",
+    ),
+    "escalation-unserved": (
+        Level.ERROR,
+        "a queue has humans, but an escalation from it is never offered to one",
+    ),
+    "bot-order": (
+        Level.ERROR,
+        "a bot listed after another bot of its queue meets new customers first",
+    ),
+    "transfer-to-bot-unserved": (
+        Level.ERROR,
+        "a transfer asking a queue for a bot is never taken by one",
+    ),
+    "return-unserved": (
+        Level.ERROR,
+        "a queue's overflow returns to a bot, but its waits run out with no bot to return to",
+    ),
+    "overflow-cycle": (
+        Level.ERROR,
+        "overflow moves a waiting conversation round a ring of queues for ever",
+    ),
+    "wait-forever": (
+        Level.ERROR,
+        "a wait with no timeout that no member could ever take",
+    ),
+    "phrase-overlap": (
+        Level.ERROR,
+        "a cancel phrase contains an escalation phrase: cancelling escalates",
+    ),
+    "escalation-no-human": (
+        Level.WARNING,
+        "a queue has bots and no human: an escalation from it can never reach a human",
+    ),
+    "wait-stuck": (
+        Level.WARNING,
+        "a wait with no timeout can last for ever once its members declined or held it",
+    ),
+    "overflow-ring": (
+        Level.WARNING,
+        "queues overflow into each other in a ring (no conversation was seen going round)",
+    ),
+    "participant-unreached": (
+        Level.WARNING,
+        "a participant that never gets a conversation within the bounds",
+    ),
+    "phrase-contains-cancel": (
+        Level.WARNING,
+        "an escalation phrase contains a cancel phrase",
+    ),
+    "participant-no-queue": (
+        Level.INFO,
+        "a human in no queue: it can only monitor and take over",
+    ),
+    "explored": (
+        Level.INFO,
+        "what the exploration covered",
+    ),
+}
 """Every code, its level and what it means (docs/check.md explains each)."""
 
 Step = dict[str, JsonValue]
@@ -219,8 +264,6 @@ def _rings(config: Config, found: Exploration) -> Iterator[Finding]:
 
 def _is_bot(config: Config, pid: str) -> bool:
     return any(p.id == pid and p.kind is Kind.BOT for p in config.participants)
-
-
 
 
 # -- the behavioural rules ----------------------------------------------------------------------

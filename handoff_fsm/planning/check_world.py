@@ -22,10 +22,19 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 import attrs
 
 from handoff_fsm.config import Config, OverflowTransfer, QueueSpec
-from handoff_fsm.effects import Effect, Ended, Offer, OfferWithdrawn, ParticipantAdded, Role
-from handoff_fsm.effects import ParticipantRemoved, WithdrawReason
+from handoff_fsm.effects import (
+    Effect,
+    Ended,
+    Offer,
+    OfferWithdrawn,
+    ParticipantAdded,
+    ParticipantRemoved,
+    Role,
+    WithdrawReason,
+)
 from handoff_fsm.events import PresenceStatus, Wanted
 from handoff_fsm.lifecycle import State
+from handoff_fsm.planning.check_parts import bots_only
 
 
 @attrs.frozen(kw_only=True)
@@ -232,8 +241,7 @@ def still_reachable(config: Config) -> dict[str, frozenset[str]]:
     it to). Who else held it before no longer matters to where it goes."""
     queues = {q.name: q for q in config.queues}
     kinds = {p.id: p.kind for p in config.participants}
-    bot_only = [q.name for q in config.queues if q.members and all(
-        kinds[m] == "bot" for m in q.members)]  # fmt: skip
+    bot_only = [q.name for q in config.queues if bots_only(q, kinds)]
     reach: dict[str, frozenset[str]] = {}
     for name in queues:
         seen, todo = set(), [name, *bot_only]
@@ -264,9 +272,9 @@ def fingerprint(
         queue = queues[record.queue]
         if record.holder is None and record.since is not None and queue.wait_timeout is not None:
             deadlines.append((record.since + queue.wait_timeout, "wait", index))
-        if record.offer is not None and record.offered_at is not None:
-            if queue.offer_timeout is not None:
-                deadlines.append((record.offered_at + queue.offer_timeout, "offer", index))
+        offered = record.offer is not None and record.offered_at is not None
+        if offered and record.offered_at is not None and queue.offer_timeout is not None:
+            deadlines.append((record.offered_at + queue.offer_timeout, "offer", index))
         rows.append((
             states.get(record.id), record.queue, names(record.holder), names(record.offer),
             record.wanted.value, record.origin, record.origin_queue,
