@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from handoff_fsm.adapters.cli import main
 
@@ -74,3 +75,26 @@ def test_a_file_with_a_simulation_key_and_no_steps_is_checked(
     )
     status, out, _ = check_cli(capsys, path)
     assert status == 0 and out.splitlines()[-1].startswith("info explored")
+
+
+def test_a_witness_written_as_a_scenario_file_runs_with_handoff_fsm_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    _, out, _ = check_cli(capsys, DEPLOYMENTS / "bot_order.yaml", "--json")
+    found = [json.loads(line) for line in out.splitlines()]
+    witness = next(f["witness"] for f in found if f["code"] == "bot-order")
+    deployment = yaml.safe_load((DEPLOYMENTS / "bot_order.yaml").read_text(encoding="utf-8"))
+    scenario = tmp_path / "witness.yaml"
+    scenario.write_text(yaml.safe_dump({**deployment, "steps": witness}), encoding="utf-8")
+    status, out, err = main_run(capsys, scenario)
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert status == 0 and not err
+    assert [(x["kind"], x["to"]) for x in lines][:3] == [
+        ("participant_added", "bot-b"), ("context_set", "bot-b"), ("greeting", "bot-b"),
+    ]  # fmt: skip
+
+
+def main_run(capsys: pytest.CaptureFixture[str], path: Path) -> tuple[int, str, str]:
+    status = main(["run", "--strict", str(path)])
+    out, err = capsys.readouterr()
+    return status, out, err

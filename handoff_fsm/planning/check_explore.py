@@ -207,7 +207,7 @@ class Explorer:
                 self.found.moves += 1
                 world, observed = outcome
                 path = (*node.path, move)
-                self.note(node.world, world, move, observed, path, board)
+                self.note(node.world, move, observed, path)
                 key = self._key(board, world)
                 if key in self.seen:
                     continue
@@ -326,11 +326,9 @@ class Explorer:
     def note(
         self,
         world: World,
-        after: World,
         move: Move,
         observed: Observed,
         path: Path,
-        board: Switchboard,
     ) -> None:
         found = self.found
         found.reached |= observed.reached
@@ -366,7 +364,6 @@ class Explorer:
             if ring not in found.cycles:
                 cid = next(r.id for r, _ in observed.ran_out)
                 found.cycles[ring] = (cid, path)
-        del after, board
 
     def rescue_all(self, board: Switchboard, world: World, path: Path) -> None:
         """For each wait that no timeout ends and no offer serves, see whether anything could."""
