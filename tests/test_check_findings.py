@@ -14,7 +14,7 @@ from handoff_fsm.config import (
 from handoff_fsm.events import Tick, Transfer, Wanted
 from handoff_fsm.planning.check import check
 from handoff_fsm.planning.check_explore import Exploration, Move
-from handoff_fsm.planning.check_findings import CODES, Level, step_of, structural
+from handoff_fsm.planning.check_findings import CODES, Level, _some, step_of, structural
 
 
 def codes(config: Config) -> set[str]:
@@ -85,3 +85,8 @@ def test_errors_are_the_codes_that_always_carry_a_witness() -> None:
         "wait-forever",
         "phrase-overlap",
     }
+
+
+def test_long_lists_of_names_are_cut() -> None:
+    assert _some(["b", "a"]) == "a, b"
+    assert _some([f"rep-{n}" for n in range(1, 8)]) == "rep-1, rep-2, rep-3, rep-4 and 3 more"

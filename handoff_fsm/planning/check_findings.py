@@ -381,10 +381,18 @@ def _why_stuck(held: frozenset[str], passed: frozenset[str]) -> str:
         return "no member could ever take it, even with every human available and free"
     parts = []
     if held:
-        parts.append(f"{', '.join(sorted(held))} held it before")
+        parts.append(f"{_some(held)} held it before")
     if passed:
-        parts.append(f"{', '.join(sorted(passed))} declined or let the offer time out")
+        parts.append(f"{_some(passed)} declined or let the offer time out")
     return " and ".join(parts) + ", and no other member can take it"
+
+
+def _some(names: Iterable[str], shown: int = 4) -> str:
+    """A list of names, cut after a few: a queue of thirty is not read name by name."""
+    listed = sorted(names)
+    if len(listed) <= shown:
+        return ", ".join(listed)
+    return f"{', '.join(listed[:shown])} and {len(listed) - shown} more"
 
 
 def _unreached(config: Config, found: Exploration) -> Iterator[Finding]:
