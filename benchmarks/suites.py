@@ -38,6 +38,7 @@ SUITES: tuple[Suite, ...] = (
     Suite("routing", "benchmarks.routing_figures", "selection in queues of 100 to 100,000"),
     Suite("startup", "benchmarks.startup_figures", "CLI start-up against bare python"),
     Suite("simulate", "benchmarks.simulate_figures", "a simulated day of a 50-agent center"),
+    Suite("check", "benchmarks.check_figures", "check of a 10-queue, 50-participant deployment"),
 )
 
 

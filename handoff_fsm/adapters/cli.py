@@ -47,6 +47,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "handoff_fsm.adapters.store_command",
         "look after a store: verify its checkpoints against its log, or compact it",
     ),
+    "check": (
+        "handoff_fsm.adapters.check",
+        "explore what a deployment can do before it goes live, and report what would go wrong",
+    ),
     "serve": (
         "handoff_fsm.adapters.serve",
         "run the HTTP/JSON service: centers, steps, the effects feed, views, metrics",
