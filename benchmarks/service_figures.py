@@ -227,7 +227,7 @@ def httpx_figure(port: int, clients: int, steps: int, offset: int) -> dict[str, 
 def in_process_figures(data: Path, clients: int, steps: int) -> dict[str, Any]:
     """The same steps without HTTP: the service's durable backend, and the bare switchboard."""
     from handoff_fsm.adapters.scenario import parse_scenario
-    from handoff_fsm.service.sqlite_center import SqliteCenter
+    from handoff_fsm.service.store_center import StoreCenter
     from handoff_fsm.switchboard import Switchboard
 
     streams = [
@@ -237,7 +237,7 @@ def in_process_figures(data: Path, clients: int, steps: int) -> dict[str, Any]:
     config = parse_scenario({**CONFIG, "steps": []}, "b").config
 
     async def durable() -> dict[str, Any]:
-        center = await SqliteCenter.open("b", data / "in-process.sqlite", config)
+        center = await StoreCenter.open("b", data / "in-process.sqlite", config)
         latencies: list[float] = []
 
         async def one(stream: list[Any]) -> None:

@@ -136,9 +136,9 @@ def test_defaults_are_written_out_so_reading_never_depends_on_them() -> None:
         (Start(conversation="c1", queue="q1", variables={"x": math.nan}), InvalidStep),
         (Start(conversation="c1", queue="q1", variables={"x": (1, 2)}), StepNotStorable),  # type: ignore[dict-item]
         (
-            SetVariable(conversation="c1", participant="bot-a", name="x", value={1: "a"}),
+            SetVariable(conversation="c1", participant="bot-a", name="x", value={1: "a"}),  # type: ignore[dict-item]
             InvalidStep,
-        ),  # type: ignore[dict-item]
+        ),
     ],
     ids=["nan", "tuple", "int-key"],
 )

@@ -57,6 +57,14 @@ next steps, so that they share the next commit instead of waiting for the one af
 WAL_CHECKPOINT_EVERY = 0.25
 
 
+@attrs.frozen(kw_only=True)
+class Acknowledgement:
+    """A step on disk: its `seq` in the log and the engine's `StepResult`."""
+
+    seq: int
+    result: StepResult
+
+
 @attrs.define(kw_only=True, eq=False)
 class _Request:
     event: Event
@@ -64,8 +72,9 @@ class _Request:
     now: float | None
     step_id: str | None
     step_index: int | None
-    future: Future[StepResult]
+    future: Future[Acknowledgement]
     result: StepResult | None = None
+    seq: int = 0
     failed: BaseException | None = None
 
 
@@ -158,14 +167,14 @@ class DurableCenter:
         now: float | None = None,
         step_id: str | None = None,
         step_index: int | None = None,
-    ) -> Future[StepResult]:
-        """Queue one step; the future resolves to its `StepResult` once its batch is on disk
-        (safe from any thread)."""
+    ) -> Future[Acknowledgement]:
+        """Queue one step; the future resolves to its `Acknowledgement` (seq and `StepResult`)
+        once its batch is on disk (safe from any thread)."""
         if not self.usable:
             self._writer.check_usable()
             raise StoreClosedError(f"{self.store.path}: the center is closed")
         text = self._writer.encode(event, now, step_id)
-        future: Future[StepResult] = Future()
+        future: Future[Acknowledgement] = Future()
         self._queue.put(_Request(event=event, text=text, now=now, step_id=step_id,
                                  step_index=step_index, future=future))  # fmt: skip
         return future
@@ -179,7 +188,7 @@ class DurableCenter:
         step_index: int | None = None,
     ) -> StepResult:
         """Apply one step and return its result once it is on disk (from any thread)."""
-        return self.submit(event, now=now, step_id=step_id, step_index=step_index).result()
+        return self.submit(event, now=now, step_id=step_id, step_index=step_index).result().result
 
     async def step_async(
         self,
@@ -190,6 +199,19 @@ class DurableCenter:
         step_index: int | None = None,
     ) -> StepResult:
         """`step` for asyncio: awaits the acknowledgement without blocking the event loop."""
+        return (
+            await self.acknowledge(event, now=now, step_id=step_id, step_index=step_index)
+        ).result
+
+    async def acknowledge(
+        self,
+        event: Event,
+        *,
+        now: float | None = None,
+        step_id: str | None = None,
+        step_index: int | None = None,
+    ) -> Acknowledgement:
+        """`step_async` with the step's `seq` in the log (what a service numbers its answers by)."""
         future = self.submit(event, now=now, step_id=step_id, step_index=step_index)
         return await asyncio.wrap_future(future)
 
@@ -320,12 +342,14 @@ class DurableCenter:
     def _tick_request(self) -> _Request:
         assert self._clock is not None
         now = max(self._clock(), self._writer.board.now)
-        future: Future[StepResult] = Future()
+        future: Future[Acknowledgement] = Future()
         if self._on_timer is not None:
             on_timer = self._on_timer
             future.add_done_callback(
                 lambda done: (
-                    on_timer(list(done.result().effects)) if done.exception() is None else None
+                    on_timer(list(done.result().result.effects))
+                    if done.exception() is None
+                    else None
                 )
             )
         tick = Tick(now=now)
@@ -338,6 +362,7 @@ class DurableCenter:
         with self._lock:
             for request in batch:
                 try:
+                    request.seq = self._writer.store.head + len(self._writer.pending) + 1
                     request.result = self._writer.apply(
                         request.event, request.text, request.now, request.step_id,
                         request.step_index,
@@ -359,7 +384,7 @@ class DurableCenter:
                 request.future.set_exception(request.failed)
             else:
                 assert request.result is not None
-                request.future.set_result(request.result)
+                request.future.set_result(Acknowledgement(seq=request.seq, result=request.result))
 
     def _fail_waiting(self) -> None:
         while True:
@@ -373,4 +398,4 @@ class DurableCenter:
                 )
 
 
-__all__ = ["DEFAULT_BATCH_SIZE", "DurableCenter"]
+__all__ = ["DEFAULT_BATCH_SIZE", "Acknowledgement", "DurableCenter"]

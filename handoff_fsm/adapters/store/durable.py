@@ -110,12 +110,21 @@ class StepWriter:
                 step_id=step_id,
                 refused=result.status is StepStatus.REFUSED,
                 effects=len(result.effects),
-                delivered=encode_effects(result.effects),
+                delivered=encode_effects(result.effects, self._states(result)),
             )
         )
         self.next_index = index + 1
         self.live.note(event, result.effects, before)
         return result
+
+    def _states(self, result: StepResult) -> dict[str, str | None]:
+        """Each effect's conversation's state after the step (the lines a service delivers)."""
+        states: dict[str, str | None] = {}
+        for effect in result.effects:
+            if effect.conversation not in states:
+                state = self.board.state_of(effect.conversation)
+                states[effect.conversation] = None if state is None else state.value
+        return states
 
     def commit(self) -> None:
         """Write the queued rows (and a due checkpoint) in one transaction; on disk when it
