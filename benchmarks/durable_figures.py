@@ -33,10 +33,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.contact_center import FULL_SHAPE, QUICK_SHAPE, Shape, Step, build
+from benchmarks.center_shapes import FULL_SHAPE, QUICK_SHAPE, Shape
+from benchmarks.contact_center import Step, build
 from handoff_fsm.adapters.store import DurableCenter, Store
 from handoff_fsm.adapters.store.checkpoints import seed
-from handoff_fsm.errors import StepRefused
 
 TARGET_STEPS_PER_S = 10_000.0
 TARGET_RAW_SHARE = 0.5
@@ -142,9 +142,7 @@ def group_commit(store: Store, steps: tuple[Step, ...], producers: int, *, live:
                 event, now, step_id = step
                 started = time.perf_counter()
                 future = center.submit(event, now=now, step_id=step_id)
-            try:
-                future.result()
-            except StepRefused:
+            if future.result().result.status == "refused":
                 refused[me] += 1
             mine.append((time.perf_counter() - started) * 1000)
 
