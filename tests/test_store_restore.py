@@ -134,7 +134,7 @@ def test_the_effects_after_a_seq_are_what_the_steps_gave_when_acknowledged(tmp_p
             assert [step.seq for step, _ in found] == list(range(after + 1, 22))
             assert [lines for _, lines in found] == given_back[after:]
     assert json.dumps(given_back)  # plain JSON, what a service re-sends
-    assert all("state" in line for lines in given_back for line in lines)  # as the runner's
+    assert all("state" in str(line) for lines in given_back for line in lines)  # as the runner's
 
 
 def test_a_seq_outside_the_log_is_refused(tmp_path: Path) -> None:
