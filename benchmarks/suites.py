@@ -38,6 +38,8 @@ SUITES: tuple[Suite, ...] = (
     Suite("routing", "benchmarks.routing_figures", "selection in queues of 100 to 100,000"),
     Suite("startup", "benchmarks.startup_figures", "CLI start-up against bare python"),
     Suite("simulate", "benchmarks.simulate_figures", "a simulated day of a 50-agent center"),
+    Suite("durable", "benchmarks.durable_figures", "group commit beside raw sqlite3, stalls"),
+    Suite("service", "benchmarks.service_figures", "serve under load, 32 and 128 clients"),
 )
 
 
