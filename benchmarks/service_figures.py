@@ -33,9 +33,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from benchmarks.harness import Settings
+from benchmarks.report import Figure, Result, SuiteResult, Target
 
 ROOT = Path(__file__).resolve().parent.parent
 CENTER = "bench"
@@ -227,7 +230,7 @@ def httpx_figure(port: int, clients: int, steps: int, offset: int) -> dict[str, 
 def in_process_figures(data: Path, clients: int, steps: int) -> dict[str, Any]:
     """The same steps without HTTP: the service's durable backend, and the bare switchboard."""
     from handoff_fsm.adapters.scenario import parse_scenario
-    from handoff_fsm.service.sqlite_center import SqliteCenter
+    from handoff_fsm.service.store_center import StoreCenter
     from handoff_fsm.switchboard import Switchboard
 
     streams = [
@@ -237,7 +240,7 @@ def in_process_figures(data: Path, clients: int, steps: int) -> dict[str, Any]:
     config = parse_scenario({**CONFIG, "steps": []}, "b").config
 
     async def durable() -> dict[str, Any]:
-        center = await SqliteCenter.open("b", data / "in-process.sqlite", config)
+        center = await StoreCenter.open("b", data / "in-process.sqlite", config)
         latencies: list[float] = []
 
         async def one(stream: list[Any]) -> None:
@@ -323,6 +326,83 @@ def render(figures: dict[str, Any]) -> str:
         f"{verdict} (cpus {figures['cpus']}, load average {figures['load_average']})"
     )
     return "\n".join(rows)
+
+
+def suite_result(figures: dict[str, Any]) -> SuiteResult:
+    """The figures as the harness's suite: time per acknowledged step (the throughput target as
+    an "at most" limit) and latencies, HTTP with 32 and 128 clients beside in-process."""
+    http = {f"http_{f['clients']}": f for f in figures["http"]}
+    backend = figures["in_process"]["durable_backend"]
+    rows = {**http, "in_process": backend}
+
+    def per_step(row: dict[str, Any]) -> Result:
+        detail = {"steps_per_s": row["steps_per_s"], "clients": row["clients"]}
+        return Result(value=1e6 / row["steps_per_s"], detail=detail)
+
+    per = Figure(
+        key="service.per_step",
+        title="wall time per acknowledged step",
+        unit="us",
+        description=(
+            "closed-loop clients on 127.0.0.1, durable default (synchronous=FULL), six-step "
+            "conversations with ids: run time / steps acknowledged"
+        ),
+        baseline="in_process",
+        results={key: per_step(row) for key, row in rows.items()},
+    )
+    latency = Figure(
+        key="service.p99",
+        title="p99 latency",
+        unit="ms",
+        description="per request, send to the last byte of the answer",
+        baseline=None,
+        results={
+            key: Result(value=row["p99_ms"], detail={"p50_ms": row["p50_ms"]})
+            for key, row in rows.items()
+        },
+    )
+    return SuiteResult(
+        key="service",
+        title="handoff-fsm serve under load (HTTP on loopback) beside the in-process backend",
+        contenders={
+            **{key: f"HTTP, {row['clients']} clients" for key, row in http.items()},
+            "in_process": f"in-process durable backend, {backend['clients']} concurrent",
+        },
+        figures=[per, latency],
+        targets=(
+            Target(
+                description=f">= {TARGET_STEPS_PER_S:,.0f} acknowledged steps/s with 32 clients",
+                figure=per.key,
+                contender="http_32",
+                limit=1e6 / TARGET_STEPS_PER_S,
+                kind="value",
+                unit="us",
+            ),
+            Target(
+                description=f"p99 < {TARGET_P99_MS:g} ms with 32 clients",
+                figure=latency.key,
+                contender="http_32",
+                limit=TARGET_P99_MS,
+                kind="value",
+                unit="ms",
+            ),
+        ),
+        notes=[
+            f"in-process switchboard, no durability: "
+            f"{figures['in_process']['switchboard_steps_per_s']:,} steps/s; "
+            f"cpus {figures['cpus']}, load average {figures['load_average']}",
+            *(
+                f"{row['clients']} clients: server {row.get('server_cpu_ms_per_step')} ms, load "
+                f"generator {row['client_cpu_ms_per_step']} ms CPU per acknowledged step"
+                for row in figures["http"]
+            ),
+        ],
+    )
+
+
+def run(settings: Settings, log: Callable[[str], None] = lambda _: None) -> SuiteResult:
+    log("service: a real serve on 127.0.0.1, 32 then 128 clients")
+    return suite_result(service_figures(quick=settings.quick))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ SUITES: tuple[Suite, ...] = (
     Suite("startup", "benchmarks.startup_figures", "CLI start-up against bare python"),
     Suite("simulate", "benchmarks.simulate_figures", "a simulated day of a 50-agent center"),
     Suite("check", "benchmarks.check_figures", "check of a 10-queue, 50-participant deployment"),
+    Suite("durable", "benchmarks.durable_figures", "group commit beside raw sqlite3, stalls"),
+    Suite("service", "benchmarks.service_figures", "serve under load, 32 and 128 clients"),
 )
 
 

@@ -9,7 +9,6 @@ conversations, which `conversations()` shows, is compared on its own.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import os
@@ -25,8 +24,6 @@ from handoff_fsm.adapters.replay import replay
 from handoff_fsm.adapters.run import SwitchboardLike, step_lines
 from handoff_fsm.adapters.scenario import ScenarioStep, load_scenario, parse_scenario
 from handoff_fsm.adapters.store import Store
-from handoff_fsm.effects import Effect
-from handoff_fsm.errors import StepRefused
 from handoff_fsm.events import (
     Accept,
     AgentMessage,
@@ -55,6 +52,8 @@ from handoff_fsm.events import (
 )
 from handoff_fsm.lifecycle import State
 from handoff_fsm.switchboard import Switchboard
+from handoff_fsm.switchboard.inspect import router_of
+from handoff_fsm.testing import fingerprint
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_EXAMPLE = ROOT / "tests" / "data" / "spec_example.yaml"
@@ -107,11 +106,8 @@ def drive(
     """Hand `calls` to `board` and return the runner's lines for them."""
     lines: list[str] = []
     for number, call in enumerate(calls, start=index):
-        refused: StepRefused | None = None
-        try:
-            effects: Sequence[Effect] = board.handle(call.event, now=call.now, step_id=call.step_id)
-        except StepRefused as exc:
-            refused, effects = exc, exc.effects
+        result = board.step(call.event, now=call.now, step_id=call.step_id)
+        refused, effects = result.error, result.effects
         step = ScenarioStep(index=number, event=call.event, at=call.now, id=call.step_id)
         lines += step_lines(board, seq + len(lines), step, effects, refused)
     return lines
@@ -146,14 +142,15 @@ def side_files(path: Path) -> list[str]:
 
 
 def board_state(board: Switchboard) -> object:
-    """Everything `board` holds that a decision or a query can depend on (see the module doc)."""
-    live = sorted(t for t in board._timers if board._timer_is_live(t))
-    kept = board._timers
-    board._timers = live
+    """Everything `board` holds that a decision or a query can depend on (see the module doc):
+    the testing kit's `fingerprint` (every observable) and the whole object graph."""
+    heap = board._timers
+    kept = heap._heap
+    heap._heap = sorted(t for t in kept if board._timer_is_live(t))
     try:
-        return (board.conversations(), _sorted_dicts(plain(board)))
+        return (fingerprint(board), board.conversations(), _sorted_dicts(plain(board)))
     finally:
-        board._timers = kept
+        heap._heap = kept
 
 
 def _sorted_dicts(value: object) -> object:
@@ -192,7 +189,7 @@ def runs(draw: st.DrawFn) -> list[Call]:
     for _ in range(draw(st.integers(0, 30))):
         live = [c for c in shadow.conversations() if shadow.state_of(c) is not State.ENDED]
         conversation = draw(st.sampled_from([*live * 3, *CONVERSATIONS]))
-        router = shadow.router
+        router = router_of(shadow)
         likely = [router.holder(conversation), router.offer_of(conversation)]
         if conversation in shadow.conversations():
             likely += shadow.monitors_of(conversation)
@@ -207,8 +204,7 @@ def runs(draw: st.DrawFn) -> list[Call]:
             event, now = Tick(now=clock if now is None else now), None
         call = Call(event=event, now=now, step_id=draw(st.none() | st.sampled_from("abcd")))
         calls.append(call)
-        with contextlib.suppress(StepRefused):
-            shadow.handle(call.event, now=call.now, step_id=call.step_id)
+        shadow.step(call.event, now=call.now, step_id=call.step_id)
         clock = shadow.now
     return calls
 

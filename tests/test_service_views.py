@@ -8,12 +8,7 @@ pytest.importorskip("starlette", reason="the service extra is not installed")
 
 from handoff_fsm.adapters.scenario import parse_scenario
 from handoff_fsm.events import CustomerMessage, Escalate, Start
-from handoff_fsm.service.views import (
-    WaitClock,
-    conversation_view,
-    participant_views,
-    queue_views,
-)
+from handoff_fsm.service.views import conversation_view, participant_views, queue_views
 from handoff_fsm.switchboard import Switchboard
 
 CONFIG = {
@@ -23,20 +18,17 @@ CONFIG = {
 }
 
 
-def board_with_a_wait() -> tuple[Switchboard, WaitClock]:
+def board_with_a_wait() -> Switchboard:
     board = Switchboard(parse_scenario(CONFIG, "config").config)
-    waits = WaitClock()
     board.handle(Start(conversation="a", queue="support", variables={"n": 1}), now=10)
     board.handle(CustomerMessage(conversation="a", text="hi"), now=11)
     board.handle(Escalate(conversation="a", participant="bot-a"), now=12)
-    waits.saw(board, ["a"], 12)
     board.handle(Start(conversation="b", queue="support"), now=13)
-    waits.saw(board, ["b"], 13)
-    return board, waits
+    return board
 
 
 def test_the_conversation_view() -> None:
-    board, _ = board_with_a_wait()
+    board = board_with_a_wait()
     view = conversation_view(board, "a")
     assert view == {
         "conversation": "a",
@@ -46,34 +38,32 @@ def test_the_conversation_view() -> None:
         "monitors": [],
         "queue": "support",
         "position": 1,
-        "offer": "rep-1",
         "context": {"variables": {"n": 1}, "transcript": [{"from": "customer", "text": "hi"}]},
     }
     held = conversation_view(board, "b")
-    assert held is not None and (held["holder"], held["queue"]) == ("bot-a", "support")
+    assert held is not None and (held["holder"], held["queue"]) == ("bot-a", None)
     assert conversation_view(board, "zz") is None
 
 
 def test_the_queue_views_count_the_line_and_the_oldest_wait() -> None:
-    board, waits = board_with_a_wait()
-    views = {v["queue"]: v for v in queue_views(board, waits, now=20)}
+    board = board_with_a_wait()
+    views = {v["queue"]: v for v in queue_views(board, now=20)}
     assert (views["support"]["length"], views["support"]["oldest_wait"]) == (1, 8)
-    assert views["support"]["waiting"] == ["a"]
     assert (views["empty"]["length"], views["empty"]["oldest_wait"]) == (0, None)
 
 
-def test_a_wait_that_ends_leaves_the_wait_clock() -> None:
-    board, waits = board_with_a_wait()
+def test_a_wait_that_ends_leaves_the_oldest_wait() -> None:
+    board = board_with_a_wait()
     board.handle(Escalate(conversation="b", participant="bot-a"), now=14)
-    waits.saw(board, ["a", "b"], 14)
-    assert waits.since == {"a": 12, "b": 14}
+    views = {v["queue"]: v for v in queue_views(board, now=20)}
+    assert (views["support"]["length"], views["support"]["oldest_wait"]) == (2, 8)
     board.handle(CustomerMessage(conversation="a", text="never mind"), now=15)
-    waits.saw(board, ["a"], 15)
-    assert waits.since == {"b": 14}
+    views = {v["queue"]: v for v in queue_views(board, now=20)}
+    assert (views["support"]["length"], views["support"]["oldest_wait"]) == (1, 6)
 
 
 def test_the_participant_views() -> None:
-    board, _ = board_with_a_wait()
+    board = board_with_a_wait()
     views = {v["participant"]: v for v in participant_views(board)}
     assert views["bot-a"] == {
         "participant": "bot-a",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import sqlite3
 import threading
 from pathlib import Path
@@ -21,7 +22,7 @@ from handoff_fsm.adapters.store import (
 )
 from handoff_fsm.adapters.store.maintenance import verify
 from handoff_fsm.effects import Effect
-from handoff_fsm.errors import StepRefused
+from handoff_fsm.errors import InvalidStep, StepRefused
 from handoff_fsm.events import Accept, CustomerMessage, SetVariable, Start, Tick
 from handoff_fsm.switchboard import Switchboard
 
@@ -92,11 +93,27 @@ def test_a_refused_step_and_an_unstorable_one_leave_the_center_usable(tmp_path: 
         center.handle(Start(conversation="c1", queue="q1"))
         with pytest.raises(StepRefused):
             center.handle(Accept(conversation="c1", participant="rep-1"))
-        bad = SetVariable(conversation="c1", participant="bot-a", name="x", value=float("nan"))
+        unstorable = SetVariable(conversation="c1", participant="bot-a", name="x", value=(1, 2))  # type: ignore[arg-type]
         with pytest.raises(StepNotStorable):
-            center.handle(bad)
-        assert center.usable and center.seq == 2  # the refusal is logged, the bad step is not
+            center.handle(unstorable)
+        malformed = SetVariable(conversation="c1", participant="bot-a", name="x", value=math.nan)
+        with pytest.raises(InvalidStep):
+            center.handle(malformed, step_id="m1")
+        assert center.usable and center.seq == 2  # the refusal is logged, the bad steps are not
+        assert center.step(Tick(now=1), step_id="m1").status == "applied"  # the id is not burnt
+        assert center.seq == 3
         assert center.state_of("c1") == "bot_active"
+
+
+def test_step_answers_applied_refused_and_duplicate_once_on_disk(tmp_path: Path) -> None:
+    with DurableCenter.open(tmp_path / "s.db", CONFIG) as center:
+        first = center.step(Start(conversation="c1", queue="q1"), now=0, step_id="s1")
+        assert first.status == "applied" and first.effects and center.seq == 1
+        again = center.step(Start(conversation="c1", queue="q1"), now=0, step_id="s1")
+        assert again.status == "duplicate" and again.effects == ()
+        refused = center.step(Accept(conversation="c1", participant="rep-1"), now=1)
+        assert refused.status == "refused" and refused.code == "wrong_state"
+        assert center.seq == 3  # all three are logged (replay gives the same answers)
 
 
 def test_a_failed_disk_is_a_store_write_error_and_the_center_stops(tmp_path: Path) -> None:

@@ -62,6 +62,21 @@ def test_an_engine_with_state_the_codec_does_not_know_is_refused_loudly() -> Non
         codec.check_shape(board)
 
 
+@pytest.mark.parametrize("index", range(len(codec._RECORD_TYPES)))
+def test_a_record_class_with_a_field_the_codec_does_not_know_is_refused_loudly(
+    index: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seeded defect per record class (router, timer heap, conversation, proposal, wait,
+    participant, queue): the codec's list of known fields lacks one the class has."""
+    what, record_type, known = codec._RECORD_TYPES[index]
+    dropped = sorted(known)[0]
+    shrunk = [*codec._RECORD_TYPES]
+    shrunk[index] = (what, record_type, known - {dropped})
+    monkeypatch.setattr(codec, "_RECORD_TYPES", shrunk)
+    with pytest.raises(StoreError, match=rf"{what} \['{dropped}'\]"):
+        codec.check_shape(Switchboard(CONFIG))
+
+
 def test_a_traced_switchboard_is_refused_rather_than_checkpointed_without_its_traces() -> None:
     with pytest.raises(StoreError, match="trace=True"):
         codec.check_shape(Switchboard(CONFIG, trace=True))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from handoff_fsm.adapters.store import (
     encode_event,
 )
 from handoff_fsm.effects import Effect
-from handoff_fsm.errors import StepRefused
+from handoff_fsm.errors import InvalidStep, StepRefused
 from handoff_fsm.events import Accept, CustomerMessage, Start, Tick
 
 
@@ -96,7 +97,7 @@ def test_a_step_that_fails_inside_the_switchboard_breaks_the_wrapper(
     def explode(*args: object, **kwargs: object) -> list[Effect]:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(board.switchboard, "handle", explode)
+    monkeypatch.setattr(board.switchboard, "step", explode)
     with pytest.raises(RuntimeError):
         board.handle(Tick(now=1))
     with pytest.raises(StoreError, match="failed in the middle of a step"):
@@ -125,3 +126,31 @@ def test_a_log_that_does_not_replay_to_what_was_acknowledged_is_a_store_error(
         pytest.raises(StoreError, match=r"seq 3 \(index 2, bot\) does not replay: it gave 2"),
     ):
         store.restore()
+
+
+def test_a_malformed_step_is_checked_before_it_is_encoded_run_or_logged(tmp_path: Path) -> None:
+    """The core's `InvalidStep` is raised as is: nothing runs, nothing is logged, and the step id
+    is not remembered, so the corrected retry is processed."""
+    with DurableSwitchboard(Store.create(tmp_path / "s.db", CONFIG), checkpoint_every=10) as board:
+        board.handle(Start(conversation="c1", queue="q1"), now=0)
+        bad = CustomerMessage(conversation="c1", text=None)  # type: ignore[arg-type]
+        with pytest.raises(InvalidStep):
+            board.step(bad, now=1, step_id="m1")
+        with pytest.raises(InvalidStep):
+            board.step(CustomerMessage(conversation="c1", text="hi"), now=math.nan)
+        assert board.store.head == 1 and board.usable
+        retried = board.step(CustomerMessage(conversation="c1", text="hi"), now=1, step_id="m1")
+        assert retried.status == "applied" and board.store.head == 2
+
+
+def test_step_gives_the_core_result_and_a_duplicate_is_logged_with_no_effects(
+    tmp_path: Path,
+) -> None:
+    with DurableSwitchboard(Store.create(tmp_path / "s.db", CONFIG)) as board:
+        first = board.step(Start(conversation="c1", queue="q1"), now=0, step_id="a")
+        assert first.status == "applied" and first.effects
+        again = board.step(Start(conversation="c1", queue="q1"), now=0, step_id="a")
+        assert again.status == "duplicate" and again.effects == ()
+        refused = board.step(Accept(conversation="c1", participant="rep-1"), now=1)
+        assert refused.status == "refused" and refused.code == "wrong_state"
+        assert [s.refused for s in board.store.steps()] == [False, False, True]

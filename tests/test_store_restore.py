@@ -124,13 +124,17 @@ def test_the_effects_after_a_seq_are_what_the_steps_gave_when_acknowledged(tmp_p
                 effects = board.handle(call.event, now=call.now, step_id=call.step_id)
             except StepRefused as refused:
                 effects = list(refused.effects)
-            given_back.append([effect_to_json(e) for e in effects])
+            states = {e.conversation: board.state_of(e.conversation) for e in effects}
+            given_back.append(
+                [effect_to_json(e, getattr(states[e.conversation], "value", None)) for e in effects]
+            )
     with Store.open(path, readonly=True) as store:
         for after in (0, 7, 20, 21):
             found = list(effects_after(store, after))
             assert [step.seq for step, _ in found] == list(range(after + 1, 22))
             assert [lines for _, lines in found] == given_back[after:]
     assert json.dumps(given_back)  # plain JSON, what a service re-sends
+    assert all("state" in str(line) for lines in given_back for line in lines)  # as the runner's
 
 
 def test_a_seq_outside_the_log_is_refused(tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn  # noqa: F401 - only to say which extra is missing
 
         from handoff_fsm.service.app import build_app
-        from handoff_fsm.service.sqlite_center import claim_data_dir
+        from handoff_fsm.service.store_center import claim_data_dir
     except ImportError:
         print(f"handoff-fsm serve: {MISSING_EXTRA}", file=sys.stderr)
         return 2

@@ -39,7 +39,7 @@ from handoff_fsm.service.backend import CENTER_NAME, CenterBackend, Reply
 from handoff_fsm.service.botframework import BotHubs, botframework_routes
 from handoff_fsm.service.feed import MAX_LIMIT, read_feed
 from handoff_fsm.service.metrics import CONTENT_TYPE, ServiceMetrics
-from handoff_fsm.service.sqlite_center import Centers
+from handoff_fsm.service.store_center import Centers
 from handoff_fsm.service.timers import run_timers
 
 MAX_BODY: Final = 1 << 20

@@ -2,9 +2,9 @@
 
 Theory of operation: the routes of `handoff_fsm.service.app` see a center only through
 `CenterBackend`: submit a step and get its `Reply` (status and body, the acknowledgement), read
-the feed and the views, fire due timers, close. `handoff_fsm.service.sqlite_center` implements it
-on today's SQLite store; a group-commit store implements the same protocol, and nothing else in
-the service changes. Here also: the refusal codes, and the defaults a center gets.
+the feed and the views, fire due timers, close. `handoff_fsm.service.store_center` implements it
+on the group-commit store (`DurableCenter`); another store implements the same protocol, and
+nothing else in the service changes. Here also: the refusal codes, and the defaults a center gets.
 
 Rules:
 - A refusal's code is the exception's own `code` when it has one, else `refusal_code`'s reading
@@ -75,7 +75,7 @@ def unavailable(message: str) -> Reply:
 
 
 class CenterBackend(Protocol):
-    """What the HTTP layer needs of a center; the group-commit store implements it next."""
+    """What the HTTP layer needs of a center (`store_center.StoreCenter` implements it)."""
 
     name: str
     config: Config

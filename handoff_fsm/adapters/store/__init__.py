@@ -18,7 +18,7 @@ keep. The package is cut by job, one module each:
 Nothing stored is ever unpickled or evaluated: a store is data, read by explicit code.
 """
 
-from handoff_fsm.adapters.store.center import DEFAULT_BATCH_SIZE, DurableCenter
+from handoff_fsm.adapters.store.center import DEFAULT_BATCH_SIZE, Acknowledgement, DurableCenter
 from handoff_fsm.adapters.store.checkpoints import DEFAULT_CHECKPOINT_EVERY
 from handoff_fsm.adapters.store.durable import DurableSwitchboard, StepNotStorable
 from handoff_fsm.adapters.store.encoding import (
@@ -55,6 +55,7 @@ __all__ = [
     "DEFAULT_CHECKPOINT_EVERY",
     "LOCK_SUFFIX",
     "SCHEMA_VERSION",
+    "Acknowledgement",
     "Applied",
     "DurableCenter",
     "DurableSwitchboard",

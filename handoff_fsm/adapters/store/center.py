@@ -11,8 +11,10 @@ fsync serves many steps.
 Rules:
 - One order: the log's order is the order the writer applied the steps; every acknowledged step
   is logged once.
-- A refused step raises `StepRefused` for its caller (after its batch is on disk, since the
-  refusal is logged); a step that cannot be stored raises `StepNotStorable` before it is queued;
+- `step` answers a `StepResult` (applied, refused with its code, or duplicate) once its batch is
+  on disk (a refusal is logged too); `handle` raises `StepRefused` for a refused step. A malformed
+  step raises the core's `InvalidStep`, and one that cannot be stored `StepNotStorable`, before
+  it is queued;
   a failed disk raises `StoreWriteError` for every step of the batch, and the center becomes
   unusable (`usable` is False): later calls raise `StoreClosedError`.
 - Queries (`state_of`, `next_deadline`, `read`) run under the same lock the writer holds while it
@@ -43,10 +45,9 @@ from handoff_fsm.adapters.store.errors import StoreClosedError, StoreWriteError
 from handoff_fsm.adapters.store.log import Store
 from handoff_fsm.config import Config
 from handoff_fsm.effects import Effect
-from handoff_fsm.errors import StepRefused
 from handoff_fsm.events import Event, Tick
 from handoff_fsm.lifecycle import Outcome, State
-from handoff_fsm.switchboard import Switchboard
+from handoff_fsm.switchboard import StepResult, Switchboard
 
 T = TypeVar("T")
 DEFAULT_BATCH_SIZE = 512
@@ -56,6 +57,14 @@ next steps, so that they share the next commit instead of waiting for the one af
 WAL_CHECKPOINT_EVERY = 0.25
 
 
+@attrs.frozen(kw_only=True)
+class Acknowledgement:
+    """A step on disk: its `seq` in the log and the engine's `StepResult`."""
+
+    seq: int
+    result: StepResult
+
+
 @attrs.define(kw_only=True, eq=False)
 class _Request:
     event: Event
@@ -63,9 +72,9 @@ class _Request:
     now: float | None
     step_id: str | None
     step_index: int | None
-    future: Future[list[Effect]]
-    effects: list[Effect] = attrs.Factory(list)
-    refused: StepRefused | None = None
+    future: Future[Acknowledgement]
+    result: StepResult | None = None
+    seq: int = 0
     failed: BaseException | None = None
 
 
@@ -158,16 +167,53 @@ class DurableCenter:
         now: float | None = None,
         step_id: str | None = None,
         step_index: int | None = None,
-    ) -> Future[list[Effect]]:
-        """Queue one step; the future resolves once its batch is on disk (safe from any thread)."""
+    ) -> Future[Acknowledgement]:
+        """Queue one step; the future resolves to its `Acknowledgement` (seq and `StepResult`)
+        once its batch is on disk (safe from any thread)."""
         if not self.usable:
             self._writer.check_usable()
             raise StoreClosedError(f"{self.store.path}: the center is closed")
-        text = self._writer.encode(event)
-        future: Future[list[Effect]] = Future()
+        text = self._writer.encode(event, now, step_id)
+        future: Future[Acknowledgement] = Future()
         self._queue.put(_Request(event=event, text=text, now=now, step_id=step_id,
                                  step_index=step_index, future=future))  # fmt: skip
         return future
+
+    def step(
+        self,
+        event: Event,
+        *,
+        now: float | None = None,
+        step_id: str | None = None,
+        step_index: int | None = None,
+    ) -> StepResult:
+        """Apply one step and return its result once it is on disk (from any thread)."""
+        return self.submit(event, now=now, step_id=step_id, step_index=step_index).result().result
+
+    async def step_async(
+        self,
+        event: Event,
+        *,
+        now: float | None = None,
+        step_id: str | None = None,
+        step_index: int | None = None,
+    ) -> StepResult:
+        """`step` for asyncio: awaits the acknowledgement without blocking the event loop."""
+        return (
+            await self.acknowledge(event, now=now, step_id=step_id, step_index=step_index)
+        ).result
+
+    async def acknowledge(
+        self,
+        event: Event,
+        *,
+        now: float | None = None,
+        step_id: str | None = None,
+        step_index: int | None = None,
+    ) -> Acknowledgement:
+        """`step_async` with the step's `seq` in the log (what a service numbers its answers by)."""
+        future = self.submit(event, now=now, step_id=step_id, step_index=step_index)
+        return await asyncio.wrap_future(future)
 
     def handle(
         self,
@@ -177,8 +223,8 @@ class DurableCenter:
         step_id: str | None = None,
         step_index: int | None = None,
     ) -> list[Effect]:
-        """Apply one step and return its effects once it is on disk (from any thread)."""
-        return self.submit(event, now=now, step_id=step_id, step_index=step_index).result()
+        """`step`, raising: the effects once on disk, or `StepRefused` (from any thread)."""
+        return self.step(event, now=now, step_id=step_id, step_index=step_index).unwrap()
 
     async def handle_async(
         self,
@@ -189,8 +235,8 @@ class DurableCenter:
         step_index: int | None = None,
     ) -> list[Effect]:
         """`handle` for asyncio: awaits the acknowledgement without blocking the event loop."""
-        future = self.submit(event, now=now, step_id=step_id, step_index=step_index)
-        return await asyncio.wrap_future(future)
+        result = await self.step_async(event, now=now, step_id=step_id, step_index=step_index)
+        return result.unwrap()
 
     # -- queries
 
@@ -296,14 +342,18 @@ class DurableCenter:
     def _tick_request(self) -> _Request:
         assert self._clock is not None
         now = max(self._clock(), self._writer.board.now)
-        future: Future[list[Effect]] = Future()
+        future: Future[Acknowledgement] = Future()
         if self._on_timer is not None:
             on_timer = self._on_timer
             future.add_done_callback(
-                lambda done: on_timer(done.result()) if done.exception() is None else None
+                lambda done: (
+                    on_timer(list(done.result().result.effects))
+                    if done.exception() is None
+                    else None
+                )
             )
         tick = Tick(now=now)
-        return _Request(event=tick, text=self._writer.encode(tick), now=now, step_id=None,
+        return _Request(event=tick, text=self._writer.encode(tick, now), now=now, step_id=None,
                         step_index=None, future=future)  # fmt: skip
 
     def _apply_and_commit(self, batch: list[_Request]) -> None:
@@ -312,7 +362,8 @@ class DurableCenter:
         with self._lock:
             for request in batch:
                 try:
-                    request.effects, request.refused = self._writer.apply(
+                    request.seq = self._writer.store.head + len(self._writer.pending) + 1
+                    request.result = self._writer.apply(
                         request.event, request.text, request.now, request.step_id,
                         request.step_index,
                     )  # fmt: skip
@@ -331,10 +382,9 @@ class DurableCenter:
         for request in batch:
             if request.failed is not None:
                 request.future.set_exception(request.failed)
-            elif request.refused is not None:
-                request.future.set_exception(request.refused)
             else:
-                request.future.set_result(request.effects)
+                assert request.result is not None
+                request.future.set_result(Acknowledgement(seq=request.seq, result=request.result))
 
     def _fail_waiting(self) -> None:
         while True:
@@ -348,4 +398,4 @@ class DurableCenter:
                 )
 
 
-__all__ = ["DEFAULT_BATCH_SIZE", "DurableCenter"]
+__all__ = ["DEFAULT_BATCH_SIZE", "Acknowledgement", "DurableCenter"]

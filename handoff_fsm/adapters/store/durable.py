@@ -5,15 +5,19 @@ Theory of operation: `StepWriter` owns a restored switchboard and its store. `ap
 on the switchboard in memory and queues its log row (event, time, id, what it gave); `commit`
 writes every queued row in ONE transaction, with the live checkpoint's changed rows when one is
 due, and returns once it is on disk. `DurableSwitchboard` applies and commits each step alone:
-its `handle` returns (or raises `StepRefused`) only once the step is durable. `DurableCenter`
-(`center`) batches many steps per commit.
+its `step` returns (and `handle` returns or raises `StepRefused`) only once the step is durable.
+`DurableCenter` (`center`) batches many steps per commit.
 
 Rules:
-- A step that cannot be stored (`StepNotStorable`) is refused before it runs: nothing changes.
+- A malformed step raises the core's `InvalidStep` as is (the engine's own input check, run
+  before the step is encoded, queued, run or logged); a well-formed step that the store could
+  not read back equal raises `StepNotStorable`. Either way nothing changes and nothing is logged,
+  and the step id is not remembered, so a corrected retry is processed.
 - If a commit fails (`StoreWriteError`) or the switchboard fails in the middle of a step, memory
   holds steps the log does not: the writer is unusable (`usable` is False) and refuses every
   later call (`StoreClosedError`); reopen the store to go on from the last acknowledged step.
-- Never call the restored switchboard's `handle` or `forget` yourself: the log would not know.
+- Never call the restored switchboard's `step`, `handle` or `forget` yourself: the log would
+  not know.
 """
 
 from __future__ import annotations
@@ -29,16 +33,19 @@ from handoff_fsm.adapters.store.log import StepRow, Store
 from handoff_fsm.adapters.store.restore import restore
 from handoff_fsm.config import Config
 from handoff_fsm.effects import Effect
-from handoff_fsm.errors import StepRefused
+from handoff_fsm.errors import ErrorCode
 from handoff_fsm.events import Event
 from handoff_fsm.lifecycle import Outcome, State
-from handoff_fsm.switchboard import Switchboard
+from handoff_fsm.switchboard import StepResult, StepStatus, Switchboard
+from handoff_fsm.switchboard.result import check_input
 
 
 class StepNotStorable(StoreError):
-    """An event the store could not read back equal (NaN, a tuple...): refused before it runs."""
+    """A well-formed event the store could not read back equal (a tuple where a list belongs, a
+    key that is not text...): refused before it runs. A malformed one is the core's
+    `InvalidStep`, raised as is."""
 
-    code = "step_not_storable"
+    code = ErrorCode.STEP_NOT_STORABLE
 
 
 class StepWriter:
@@ -68,7 +75,9 @@ class StepWriter:
             raise StoreClosedError(f"{self.store.path}: the store is closed")
 
     @staticmethod
-    def encode(event: Event) -> str:
+    def encode(event: Event, now: float | None = None, step_id: str | None = None) -> str:
+        """The log text of a step, after the engine's own input check (`InvalidStep`)."""
+        check_input(event, now, step_id)
         try:
             return encode_event(event)
         except StoreError as exc:
@@ -81,16 +90,13 @@ class StepWriter:
         now: float | None,
         step_id: str | None,
         step_index: int | None,
-    ) -> tuple[list[Effect], StepRefused | None]:
+    ) -> StepResult:
         """Run one step in memory and queue its row; the caller must `commit` before it
-        acknowledges. Returns the effects and the refusal, if it was refused."""
+        acknowledges. `text` is `encode(event, now, step_id)`, so the step is well formed."""
         self.check_usable()
         before = codec.touched_before(self.board, event)
-        refused: StepRefused | None = None
         try:
-            effects = self.board.handle(event, now=now, step_id=step_id)
-        except StepRefused as exc:
-            refused, effects = exc, list(exc.effects)
+            result = self.board.step(event, now=now, step_id=step_id)
         except BaseException:
             self.broken = "the switchboard failed in the middle of a step"
             raise
@@ -102,14 +108,23 @@ class StepWriter:
                 event=text,
                 now=now,
                 step_id=step_id,
-                refused=refused is not None,
-                effects=len(effects),
-                delivered=encode_effects(effects),
+                refused=result.status is StepStatus.REFUSED,
+                effects=len(result.effects),
+                delivered=encode_effects(result.effects, self._states(result)),
             )
         )
         self.next_index = index + 1
-        self.live.note(event, effects, before)
-        return effects, refused
+        self.live.note(event, result.effects, before)
+        return result
+
+    def _states(self, result: StepResult) -> dict[str, str | None]:
+        """Each effect's conversation's state after the step (the lines a service delivers)."""
+        states: dict[str, str | None] = {}
+        for effect in result.effects:
+            if effect.conversation not in states:
+                state = self.board.state_of(effect.conversation)
+                states[effect.conversation] = None if state is None else state.value
+        return states
 
     def commit(self) -> None:
         """Write the queued rows (and a due checkpoint) in one transaction; on disk when it
@@ -152,9 +167,10 @@ class StepWriter:
 class DurableSwitchboard:
     """A switchboard whose every step is logged before it is acknowledged, one at a time.
 
-    `handle` has the contract of `Switchboard.handle` (effects, or `StepRefused` carrying the
-    effects of timeouts that fired first), plus: it returns (or raises `StepRefused`) only once
-    the step is durable. Not thread-safe: for many threads or asyncio tasks use `DurableCenter`.
+    `step` and `handle` have the contracts of `Switchboard.step` (a `StepResult`) and
+    `Switchboard.handle` (effects, or `StepRefused` carrying the effects of timeouts that fired
+    first), plus: they return (or raise `StepRefused`) only once the step is durable.
+    Not thread-safe: for many threads or asyncio tasks use `DurableCenter`.
     """
 
     def __init__(self, store: Store, *, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY) -> None:
@@ -195,6 +211,21 @@ class DurableSwitchboard:
     def next_index(self) -> int:
         return self._writer.next_index
 
+    def step(
+        self,
+        event: Event,
+        *,
+        now: float | None = None,
+        step_id: str | None = None,
+        step_index: int | None = None,
+    ) -> StepResult:
+        """Apply and log one step; `step_index` defaults to the last logged one plus one."""
+        self._writer.check_usable()
+        text = self._writer.encode(event, now, step_id)
+        result = self._writer.apply(event, text, now, step_id, step_index)
+        self._writer.commit()
+        return result
+
     def handle(
         self,
         event: Event,
@@ -203,14 +234,8 @@ class DurableSwitchboard:
         step_id: str | None = None,
         step_index: int | None = None,
     ) -> list[Effect]:
-        """Apply and log one step; `step_index` defaults to the last logged one plus one."""
-        self._writer.check_usable()
-        text = self._writer.encode(event)
-        effects, refused = self._writer.apply(event, text, now, step_id, step_index)
-        self._writer.commit()
-        if refused is not None:
-            raise refused
-        return effects
+        """`step`, raising: the effects, or `StepRefused` (once the refusal is logged)."""
+        return self.step(event, now=now, step_id=step_id, step_index=step_index).unwrap()
 
     def checkpoint(self) -> None:
         """Checkpoint now (restore then re-applies nothing)."""

@@ -240,14 +240,23 @@ def encode_config(config: Config) -> str:
     return text
 
 
-def effect_to_json(effect: Effect) -> dict[str, JsonValue]:
-    """An effect as a service delivers it: kind, conversation, addressee, then its fields."""
-    return {"kind": effect.KIND, "conversation": effect.conversation, "to": effect.to,
-            **effect.fields()}  # fmt: skip
+def effect_to_json(effect: Effect, state: str | None = None) -> dict[str, JsonValue]:
+    """An effect as a service delivers it: kind, conversation, addressee, then its fields; with
+    `state`, the conversation's state after the step (as the runner's lines carry it)."""
+    head: dict[str, JsonValue] = {"kind": effect.KIND, "conversation": effect.conversation,
+                                  "to": effect.to}  # fmt: skip
+    if state is not None:
+        head["state"] = state
+    return {**head, **effect.fields()}
 
 
-def encode_effects(effects: Sequence[Effect]) -> str:
-    return dumps([effect_to_json(effect) for effect in effects])
+def encode_effects(
+    effects: Sequence[Effect], states: Mapping[str, str | None] | None = None
+) -> str:
+    """The delivered lines of one step; `states` maps a conversation to its state after it."""
+    if states is None:
+        return dumps([effect_to_json(effect) for effect in effects])
+    return dumps([effect_to_json(e, states.get(e.conversation)) for e in effects])
 
 
 __all__ = [

@@ -12,33 +12,33 @@ from __future__ import annotations
 
 import warnings
 
-from handoff_fsm.errors import StoreError
+from handoff_fsm.errors import ErrorCode, StoreError
 
 
 class StoreWriteError(StoreError):
     """A batch was not made durable (disk full, I/O error, another writer): its steps were not
     acknowledged, and the wrapper takes no more steps."""
 
-    code = "store_write_failed"
+    code = ErrorCode.STORE_WRITE_FAILED
 
 
 class StoreCorruptError(StoreError):
     """Stored bytes that do not match their checksum, their hash chain or the log they claim to
     follow; the message names the row."""
 
-    code = "store_corrupt"
+    code = ErrorCode.STORE_CORRUPT
 
 
 class StoreConfigError(StoreError):
     """A config given to open a store that is not the store's own; names the first difference."""
 
-    code = "store_config_differs"
+    code = ErrorCode.STORE_CONFIG_DIFFERS
 
 
 class StoreClosedError(StoreError):
     """A call on a wrapper that is closed or stopped after a failure."""
 
-    code = "store_unusable"
+    code = ErrorCode.STORE_UNUSABLE
 
 
 class StoreWarning(UserWarning):

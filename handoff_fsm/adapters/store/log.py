@@ -272,6 +272,12 @@ class Store:
     def head_chain(self) -> str:
         return self._chain
 
+    def refresh(self) -> int:
+        """Re-read the head: a read-only store opened beside a live writer (a service's feed)
+        sees the steps committed since it opened or last refreshed. Returns the head."""
+        self._head, self._chain = self._read_head()
+        return self._head
+
     def _read_head(self) -> tuple[int, str]:
         row = self.query("SELECT seq, chain FROM steps ORDER BY seq DESC LIMIT 1").fetchone()
         if row is not None:

@@ -23,7 +23,7 @@ from handoff_fsm.adapters.store.checkpoints import Checkpoint, read_checkpoint
 from handoff_fsm.adapters.store.errors import StoreCorruptError, StoreError
 from handoff_fsm.adapters.store.log import LoggedStep, Store
 from handoff_fsm.effects import Effect
-from handoff_fsm.errors import StepRefused
+from handoff_fsm.errors import InvalidStep, StepRefused
 from handoff_fsm.events import JsonValue
 from handoff_fsm.switchboard import Switchboard
 
@@ -51,11 +51,13 @@ class Restored:
 def apply_logged(board: Switchboard, step: LoggedStep) -> Applied:
     """Make the logged call again; `StoreError` if it does not give what it gave when it was
     acknowledged (same refusal, same number of effects)."""
-    refused: StepRefused | None = None
     try:
-        effects = tuple(board.handle(step.event, now=step.now, step_id=step.step_id))
-    except StepRefused as exc:
-        refused, effects = exc, exc.effects
+        result = board.step(step.event, now=step.now, step_id=step.step_id)
+    except InvalidStep as exc:
+        raise StoreError(
+            f"step seq {step.seq} (index {step.index}) is not a well-formed step: {exc}"
+        ) from None
+    refused, effects = result.error, result.effects
     if (refused is not None) != step.refused or len(effects) != step.effects:
         was = f"{step.effects} effects{', refused' if step.refused else ''}"
         now = f"{len(effects)} effects{', refused' if refused is not None else ''}"

@@ -1,5 +1,5 @@
-"""`SqliteCenter` and `Centers`: batches in one order, replies to retried ids, the feed, a failed
-commit, reopening, and PUT's three answers."""
+"""`StoreCenter` and `Centers`: batches in one order, replies to retried ids (also across a
+restart, re-derived from the log), the feed, a failed commit, reopening, and PUT's three answers."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ pytest.importorskip("starlette", reason="the service extra is not installed")
 from handoff_fsm.adapters.scenario import parse_scenario
 from handoff_fsm.adapters.store import Store
 from handoff_fsm.events import Accept, CustomerMessage, Escalate, Start
-from handoff_fsm.service.sqlite_center import Centers, SqliteCenter
+from handoff_fsm.service.store_center import Centers, StoreCenter
 
 CONFIG = center_config()
 START = Start(conversation="a", queue="support")
@@ -30,7 +30,7 @@ def test_concurrent_steps_get_one_order_and_survive_a_reopen(tmp_path: Path) -> 
     path = tmp_path / "c.sqlite"
 
     async def first() -> list[Any]:
-        center = await SqliteCenter.open("c", path, CONFIG)
+        center = await StoreCenter.open("c", path, CONFIG)
         await center.submit(START, at=None, step_id=None)
         replies = await asyncio.gather(
             *(
@@ -47,7 +47,7 @@ def test_concurrent_steps_get_one_order_and_survive_a_reopen(tmp_path: Path) -> 
     assert sorted(body["seq"] for body in bodies) == list(range(2, 42))
 
     async def second() -> tuple[list[Any], list[Any], Any]:
-        center = await SqliteCenter.open("c", path, None)
+        center = await StoreCenter.open("c", path, None)
         again = await center.submit(
             CustomerMessage(conversation="a", text="m7"), at=None, step_id="s7"
         )
@@ -61,14 +61,14 @@ def test_concurrent_steps_get_one_order_and_survive_a_reopen(tmp_path: Path) -> 
     assert [line["seq"] for line in feed] == list(range(1, 44))
     assert view["context"]["transcript"][-1]["text"] in {f"m{n}" for n in range(40)}
     with Store.open(path, readonly=True) as store:
-        assert store.head == 41  # the log is the store's own: `replay` reads it
+        assert store.head == 42  # the log is the store's own (the retry is logged as a duplicate)
 
 
 def test_a_refused_step_is_logged_changes_nothing_and_adds_nothing_to_the_feed(
     tmp_path: Path,
 ) -> None:
     async def scenario() -> tuple[Any, Any, Any, Any]:
-        center = await SqliteCenter.open("c", tmp_path / "c.sqlite", CONFIG)
+        center = await StoreCenter.open("c", tmp_path / "c.sqlite", CONFIG)
         await center.submit(START, at=5, step_id=None)
         before = (await center.conversation("a"), await center.effects_after(0, None, 100))
         reply = await center.submit(
@@ -91,13 +91,14 @@ def test_a_commit_that_fails_stops_the_center_and_loses_only_unacknowledged_step
     path = tmp_path / "c.sqlite"
 
     async def scenario() -> tuple[Any, Any, bool]:
-        center = await SqliteCenter.open("c", path, CONFIG)
+        center = await StoreCenter.open("c", path, CONFIG)
         ok = await center.submit(START, at=None, step_id=None)
 
         def broken(*args: object) -> None:
             raise OSError("disk full")
 
-        monkeypatch.setattr(center, "_commit", broken)
+        assert center._center is not None
+        monkeypatch.setattr(center._center.store, "append_batch", broken)
         failed = await center.submit(ESCALATE, at=None, step_id=None)
         usable = center.usable
         await center.close()
@@ -107,7 +108,7 @@ def test_a_commit_that_fails_stops_the_center_and_loses_only_unacknowledged_step
     assert ok.status == 200 and failed.status == 503 and not usable
 
     async def reopened() -> Any:
-        center = await SqliteCenter.open("c", path, None)
+        center = await StoreCenter.open("c", path, None)
         view = await center.conversation("a")
         await center.close()
         return view
@@ -132,24 +133,50 @@ def test_centers_put_creates_accepts_the_same_and_refuses_another(tmp_path: Path
     assert run(scenario()) == [201, 200, 409, 200]
 
 
-def test_a_snapshot_follows_between_batches_once_due(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from handoff_fsm.service import sqlite_center
-
-    monkeypatch.setattr(sqlite_center, "SNAPSHOT_EVERY", 5)
+def test_a_retried_refusal_gets_its_first_answer_after_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite"
 
-    async def scenario() -> int:
-        center = await SqliteCenter.open("c", path, CONFIG)
+    async def first() -> Any:
+        center = await StoreCenter.open("c", path, CONFIG)
+        await center.submit(START, at=5, step_id="s")
+        refused = await center.submit(
+            Accept(conversation="a", participant="rep-1"), at=None, step_id="x"
+        )
+        await center.close()
+        return refused
+
+    async def second() -> tuple[Any, Any]:
+        center = await StoreCenter.open("c", path, None)
+        again = await center.submit(ESCALATE, at=None, step_id="x")  # same id, other step
+        start = await center.submit(START, at=None, step_id="s")
+        await center.close()
+        return again, start
+
+    refused = run(first())
+    again, start = run(second())
+    assert (again.status, again.body, again.duplicate) == (409, refused.body, True)
+    assert refused.body["error"]["code"] == "wrong_state"
+    assert start.status == 200 and start.body["seq"] == 1 and start.body["effects"]
+    assert [e["seq"] for e in start.body["effects"]] == list(
+        range(1, len(start.body["effects"]) + 1)
+    )
+
+
+def test_the_store_is_checkpointed_on_close_and_has_no_service_tables(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+
+    async def scenario() -> None:
+        center = await StoreCenter.open("c", path, CONFIG)
         await center.submit(START, at=None, step_id=None)
         for n in range(6):
             await center.submit(
                 CustomerMessage(conversation="a", text=f"m{n}"), at=None, step_id=None
             )
-        with Store.open(path, readonly=True) as store:  # while the center is open
-            restored = store.restore()
         await center.close()
-        return restored.snapshot_seq
 
-    assert run(scenario()) >= 5
+    run(scenario())
+    with Store.open(path, readonly=True) as store:
+        restored = store.restore()
+        tables = {name for (name,) in store.query("SELECT name FROM sqlite_master")}
+    assert restored.replayed == 0 and restored.seq == 7
+    assert not {t for t in tables if t.startswith("service_")}
