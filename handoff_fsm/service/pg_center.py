@@ -10,7 +10,7 @@ then are the requests answered: the answer is the acknowledgement.
 
 Timers: one loop per process claims due centers with `SKIP LOCKED` and a lease
 (`pgstore.timers.claim_due`) and submits a tick to each, through the same pump. Feed: every commit
-sends `NOTIFY handoff_effects`; one listener per process wakes the long polls of that center, so
+sends `NOTIFY handoff_effects` (the center and its last effect seq); one listener per process wakes the long polls of that center, so
 a consumer polling process B sees effects acknowledged by process A at once.
 
 Rules:
@@ -237,7 +237,8 @@ class PgCenter:
                     conn, locked, batch.rows, batch.effects, batch.replies, self._effect_seq
                 )
                 await set_due(conn, self.name, board.next_deadline())
-                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self.name))
+                payload = f"{self._effect_seq} {self.name}"
+                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
         if batch.rows:
             self._head, self._chain = head.head, head.chain
         return batch.answers
@@ -411,9 +412,10 @@ class PgCenters:
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     async for note in conn.notifies():
-                        center = self._centers.get(note.payload)
-                        if center is not None:
-                            await center.signal.publish(center.signal.last + 1)
+                        seq, _, name = note.payload.partition(" ")
+                        center = self._centers.get(name)
+                        if center is not None and seq.isdigit():
+                            await center.signal.publish(int(seq))
             except psycopg.Error:
                 await asyncio.sleep(1.0)
 
