@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -39,9 +40,8 @@ def need_psycopg() -> None:
 
 
 def with_database(url: str, name: str) -> str:
-    import psycopg.conninfo
-
-    return psycopg.conninfo.make_conninfo(url, dbname=name)
+    """`url` naming the database `name` instead."""
+    return urlsplit(url)._replace(path=f"/{name}").geturl()
 
 
 def fresh_database() -> Iterator[str]:
