@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
-from pg_kit import database  # noqa: F401 - the fixture
+from pg_kit import fresh_database
 from service_server import center_config
 
 T = TypeVar("T")
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    yield from fresh_database()
 
 
 def _run(body: Callable[[Any], Awaitable[T]], url: str) -> T:
@@ -31,8 +36,15 @@ def _rows(first: int, count: int) -> list[Any]:
     from handoff_fsm.adapters.pgstore import LoggedRow
 
     return [
-        LoggedRow(seq=seq, event=f'{{"tick":{{"now":{seq}}}}}', now=float(seq), step_id=f"s{seq}",
-                  refused=False, effects=0, delivered="[]")  # fmt: skip
+        LoggedRow(
+            seq=seq,
+            event=f'{{"tick":{{"now":{seq}}}}}',
+            now=float(seq),
+            step_id=f"s{seq}",
+            refused=False,
+            effects=0,
+            delivered="[]",
+        )
         for seq in range(first, first + count)
     ]
 
@@ -53,13 +65,13 @@ def test_a_center_is_created_once_and_its_config_compared(database: str) -> None
     config = center_config()
     other = attrs.evolve(config, settings=attrs.evolve(config.settings, fallback_limit=4))
 
-    async def body(conn: Any) -> tuple[int, int, int, int]:
+    async def body(conn: Any) -> list[int]:
         statuses = [await create_center(conn, "c", c) for c in (config, config, other)]
         head = await read_center(conn, "c")
         assert head is not None and head.config == config and head.chain == head.genesis
-        return (*statuses, head.head)
+        return [*statuses, head.head]
 
-    assert _run(body, database) == (201, 200, 409, 0)
+    assert _run(body, database) == [201, 200, 409, 0]
 
 
 def test_appended_steps_read_back_in_order_with_the_chain_checked(database: str) -> None:
@@ -82,7 +94,7 @@ def test_appended_steps_read_back_in_order_with_the_chain_checked(database: str)
     "damage",
     [
         "UPDATE handoff_steps SET now = 99 WHERE seq = 2",
-        "UPDATE handoff_steps SET event = '{\"tick\":{\"now\":9}}' WHERE seq = 3",
+        'UPDATE handoff_steps SET event = \'{"tick":{"now":9}}\' WHERE seq = 3',
         "DELETE FROM handoff_steps WHERE seq = 2",
     ],
 )
