@@ -9,9 +9,10 @@ applies the batch, logs steps, feed effects, replies and the next deadline, and 
 then are the requests answered: the answer is the acknowledgement.
 
 Timers: one loop per process claims due centers with `SKIP LOCKED` and a lease
-(`pgstore.timers.claim_due`) and submits a tick to each, through the same pump. Feed: every commit
-sends `NOTIFY handoff_effects` (the center and its last effect seq); one listener per process wakes the long polls of that center, so
-a consumer polling process B sees effects acknowledged by process A at once.
+(`pgstore.timers.claim_due`) and submits a tick to each, through the same pump. Feed: every
+commit sends `NOTIFY handoff_effects` (its last effect seq and the center); one listener per
+process wakes the long polls of that center, so a consumer polling process B sees effects
+acknowledged by process A at once.
 
 Rules:
 - A retried step `id` is answered from `handoff_replies`, read under the center's lock, so it is
@@ -200,6 +201,9 @@ class PgCenter:
                     raise StoreCorruptError(
                         f"center {self.name}: step {row.seq} replays to other effects"
                     )
+            if not rows or rows[-1].seq != head.head:
+                self._board = None
+                raise StoreCorruptError(f"center {self.name}: the log ends before its head")
             self.catch_ups += len(rows)
             self._head, self._chain = rows[-1].seq, rows[-1].chain
             self.clock.observe(board.now)
