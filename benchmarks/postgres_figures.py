@@ -230,7 +230,7 @@ def run(settings: Settings, log: Log) -> SuiteResult:
         )
         return SuiteResult(key="postgres", title=title, contenders=CONTENDERS, figures=[],
                            targets=[], notes=[note])  # fmt: skip
-    steps = 15 if settings.quick else 60
+    steps = 10 if settings.quick else 30
     counts = [int(n) for n in os.environ.get("HANDOFF_BENCH_PROCESSES", "1,2,3").split(",")]
     measured = {f"p{n}": throughput(url, n, steps=steps, log=log) for n in counts}
     sizes = (1, 100) if settings.quick else (1, 100, 1000)

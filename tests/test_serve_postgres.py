@@ -254,3 +254,26 @@ def test_a_long_poll_on_one_process_wakes_for_a_step_on_another(cluster: Cluster
     poller.join(timeout=20)
     assert answers and answers[0].json()["effects"][0]["kind"] == "participant_added"
     assert time.monotonic() - started < 5  # woken by the commit, not by the 15 s timeout
+
+
+@pytest.mark.parametrize(
+    ("store", "said"),
+    [
+        ("mysql://127.0.0.1/x", "--store takes a postgresql:// URL"),
+        ("postgresql://nobody:secret@127.0.0.1:1/x", "postgresql://127.0.0.1:1/x: cannot use"),
+    ],
+)
+def test_a_store_that_cannot_be_used_is_one_line_before_anything_starts(
+    store: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pg_kit import need_psycopg
+
+    from handoff_fsm.adapters import cli
+
+    need_service()
+    need_psycopg()
+    status = cli.main(["serve", "--store", store, "--data", str(tmp_path), "--port", "0"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert said in err and len(err.strip().splitlines()) == 1
+    assert "secret" not in err  # the password is not printed
