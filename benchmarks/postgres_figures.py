@@ -175,7 +175,7 @@ def throughput(url: str, count: int, *, steps: int, log: Log) -> dict[str, float
 def catch_up(url: str, sizes: tuple[int, ...]) -> dict[str, float]:
     """Milliseconds for process B's first step after process A logged k steps (and cold)."""
     from handoff_fsm.adapters.scenario import parse_scenario
-    from handoff_fsm.service.pg_center import PgCenters
+    from handoff_fsm.service.pg_center import PgCenter, PgCenters
 
     config = parse_scenario({**CONFIG, "steps": []}, "").config
 
@@ -212,7 +212,8 @@ def catch_up(url: str, sizes: tuple[int, ...]) -> dict[str, float]:
             began = time.perf_counter()
             await on_cold.submit(event("cold", 0), at=None, step_id=None)
             out["cold"] = (time.perf_counter() - began) * 1000
-            out["cold_steps"] = float(sum(sizes) + 2)
+            assert isinstance(on_cold, PgCenter)
+            out["cold_steps"] = float(on_cold.catch_ups)
         finally:
             await cold.close_all()
         return out
