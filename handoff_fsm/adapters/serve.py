@@ -11,6 +11,8 @@ fast and works without the `service` extra; without it, `serve` says which extra
 Rules: what can be checked before uvicorn starts is, each as one line on standard error and exit
 status 2 (no traceback): a data directory another `serve` holds, a center file that is not a
 usable store, an address that cannot be listened on (this module binds the socket itself).
+With `--store postgresql://...` there is no directory to claim (any number of processes share
+the database): a database that cannot be used is that one line instead.
 """
 
 from __future__ import annotations
