@@ -10,7 +10,7 @@ $(INSTALLED): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("handoff-fsm needs Python 3.11+") if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,tools,testing,bench,plot,service]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,tools,testing,bench,plot,service,postgresql]'
 	touch $(INSTALLED)
 
 demo: $(INSTALLED)

@@ -64,8 +64,9 @@ def free_port() -> int:
 class Server:
     """One `serve` process on a data directory; `start` again after a stop to restart it."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, store: str | None = None) -> None:
         self.data = data
+        self.store = store  # a postgresql:// URL: `serve --store` instead of the data directory
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -78,6 +79,7 @@ class Server:
 
         command = [sys.executable, "-m", "handoff_fsm.adapters.cli", "serve"]
         command += ["--data", str(self.data), "--port", str(self.port)]
+        command += ["--store", self.store] if self.store else []
         self.process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:

@@ -11,6 +11,8 @@ fast and works without the `service` extra; without it, `serve` says which extra
 Rules: what can be checked before uvicorn starts is, each as one line on standard error and exit
 status 2 (no traceback): a data directory another `serve` holds, a center file that is not a
 usable store, an address that cannot be listened on (this module binds the socket itself).
+With `--store postgresql://...` there is no directory to claim (any number of processes share
+the database): a database that cannot be used is that one line instead.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
 
 HELP = "run the HTTP/JSON service (needs the extra: pip install 'handoff-fsm[service]')"
 MISSING_EXTRA = "install handoff-fsm[service] (pip install 'handoff-fsm[service]') to use serve"
+MISSING_POSTGRES = (
+    "install handoff-fsm[postgresql] (pip install 'handoff-fsm[postgresql]') to use --store"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=Path("handoff-data"),
         help="where the centers' SQLite files live (default: ./handoff-data)",
     )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="keep every center in PostgreSQL (postgresql://...) instead of --data; any number "
+        "of serve processes may share it (needs the extra handoff-fsm[postgresql])",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on (8080)")
 
@@ -51,15 +62,34 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn  # noqa: F401 - only to say which extra is missing
 
         from handoff_fsm.service.app import build_app
-        from handoff_fsm.service.store_center import claim_data_dir
     except ImportError:
         print(f"handoff-fsm serve: {MISSING_EXTRA}", file=sys.stderr)
         return 2
+    if args.store is not None:
+        return _serve_postgres(args)
+    from handoff_fsm.service.store_center import claim_data_dir
+
     claimed = claim_data_dir(args.data)  # a StoreError becomes cli.main's one stderr line
     try:
         return _serve(build_app(args.data), _listen(args.host, args.port))
     finally:
         os.close(claimed)
+
+
+def _serve_postgres(args: argparse.Namespace) -> int:
+    """`--store postgresql://...`: no data directory to claim; many processes may share it."""
+    from handoff_fsm.service.app import build_app
+
+    if not args.store.startswith(("postgresql://", "postgres://")):
+        print("handoff-fsm serve: --store takes a postgresql:// URL", file=sys.stderr)
+        return 2
+    try:
+        from handoff_fsm.service.pg_center import check_database
+    except ImportError:
+        print(f"handoff-fsm serve: {MISSING_POSTGRES}", file=sys.stderr)
+        return 2
+    check_database(args.store)  # a StoreError becomes cli.main's one stderr line
+    return _serve(build_app(args.data, args.store), _listen(args.host, args.port))
 
 
 def _serve(app: Starlette, listener: socket.socket) -> int:

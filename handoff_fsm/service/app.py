@@ -24,7 +24,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -39,8 +39,11 @@ from handoff_fsm.service.backend import CENTER_NAME, CenterBackend, Reply
 from handoff_fsm.service.botframework import BotHubs, botframework_routes
 from handoff_fsm.service.feed import MAX_LIMIT, read_feed
 from handoff_fsm.service.metrics import CONTENT_TYPE, ServiceMetrics
-from handoff_fsm.service.store_center import Centers
 from handoff_fsm.service.timers import run_timers
+
+if TYPE_CHECKING:
+    from handoff_fsm.service.pg_center import PgCenters
+    from handoff_fsm.service.store_center import Centers
 
 MAX_BODY: Final = 1 << 20
 """Largest request body, in bytes (1 MiB); a larger one is answered 413 and not read further."""
@@ -65,8 +68,18 @@ class BadRequest(Exception):
 class Service:
     """The centers of one running service, their timer tasks and its metrics."""
 
-    def __init__(self, data: Path) -> None:
-        self.centers = Centers(data)
+    def __init__(self, data: Path, store: str | None = None) -> None:
+        # Each backend is imported only when chosen (psycopg is an extra of its own).
+        self.centers: Centers | PgCenters
+        self._own_timers = store is None  # PgCenters claims due centers in its own loop
+        if store is None:
+            from handoff_fsm.service.store_center import Centers
+
+            self.centers = Centers(data)
+        else:
+            from handoff_fsm.service.pg_center import PgCenters
+
+            self.centers = PgCenters(store)
         self.metrics = ServiceMetrics()
         self._timers: dict[str, asyncio.Task[None]] = {}
 
@@ -76,6 +89,8 @@ class Service:
             self._start_timers(center)
 
     def _start_timers(self, center: CenterBackend) -> None:
+        if not self._own_timers:
+            return
         self._timers[center.name] = asyncio.create_task(
             run_timers(center), name=f"center-{center.name}-timers"
         )
@@ -261,8 +276,8 @@ async def _bad_request(request: Request, exc: Exception) -> Response:
     return exc.response()
 
 
-def build_app(data: Path) -> Starlette:
-    service = Service(data)
+def build_app(data: Path, store: str | None = None) -> Starlette:
+    service = Service(data, store)
     hubs = BotHubs(data)
 
     @contextlib.asynccontextmanager
