@@ -128,7 +128,7 @@ class ForgetsRefusedIds(Switchboard):
             return super().handle(event, now=now, step_id=step_id)
         except StepRefused:
             if fresh and step_id is not None:
-                self._seen_ids.discard(step_id)
+                self._seen_ids.pop(step_id, None)
             raise
 
 

@@ -27,6 +27,7 @@ import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from live_changes import CHANGE_KINDS, draw_change
 from state_dump import plain
 
 from handoff_fsm.adapters.replay import replay
@@ -60,6 +61,8 @@ from handoff_fsm.errors import StepRefused, StoreError
 from handoff_fsm.events import (
     EVENT_TYPES,
     Accept,
+    AddParticipant,
+    AddQueue,
     AgentMessage,
     Approve,
     BotMessage,
@@ -71,17 +74,24 @@ from handoff_fsm.events import (
     Escalate,
     Event,
     Fallback,
+    JoinQueue,
+    LeaveQueue,
     Monitor,
     Presence,
     PresenceStatus,
     Propose,
     Reject,
+    RemoveParticipant,
+    RemoveQueue,
+    SetCapacity,
+    SetSkills,
     SetVariable,
     Start,
     SurveyResponse,
     TakeOver,
     Tick,
     Transfer,
+    UpdateQueue,
     Wanted,
 )
 from handoff_fsm.lifecycle import State
@@ -235,12 +245,43 @@ EVENT_SAMPLES: list[Event] = [
     SurveyResponse(conversation="c1", answers={"rating": 5, "comment": "ok"}),
     CustomerLeft(conversation="c1"),
     Tick(now=120.25),
+    AddParticipant(
+        participant="rep-9",
+        kind=Kind.HUMAN,
+        capacity=3,
+        skills={"billing": 5},
+        presence=PresenceStatus.AWAY,
+        queues=("q1", "q2"),
+    ),
+    RemoveParticipant(participant="rep-9"),
+    SetCapacity(participant="rep-1", capacity=0),
+    SetSkills(participant="rep-1", skills={"billing": 3, "french": 2}),
+    JoinQueue(participant="rep-9", queue="q1"),
+    LeaveQueue(participant="rep-9", queue="q1"),
+    AddQueue(
+        queue="billing",
+        participants=("rep-1",),
+        strategy=Strategy.ROUND_ROBIN,
+        units=2,
+        offer_timeout=None,
+        wait_timeout=120.0,
+        overflow=OverflowTransfer(queue="q1"),
+    ),
+    UpdateQueue(
+        queue="billing",
+        strategy=Strategy.MOST_IDLE,
+        units=1,
+        offer_timeout=30.0,
+        wait_timeout=None,
+        overflow=OverflowReturnToBot(),
+    ),
+    RemoveQueue(queue="billing"),
 ]
 
 
 def test_every_event_type_has_a_round_trip_sample() -> None:
     assert {type(event) for event in EVENT_SAMPLES} == set(EVENT_TYPES)
-    assert len(EVENT_TYPES) == 21
+    assert len(EVENT_TYPES) == 30
 
 
 @pytest.mark.parametrize("event", EVENT_SAMPLES, ids=lambda e: e.STEP)
@@ -252,6 +293,31 @@ def test_an_event_reads_back_equal_from_its_json(event: Event) -> None:
     back = event_from_json(data)
     assert back == event and type(back) is type(event)
     assert event_to_json(back) == data
+
+
+def test_an_update_queue_writes_only_what_it_changes() -> None:
+    partial = UpdateQueue(queue="q1", offer_timeout=None)
+    data = event_to_json(partial)
+    assert data == {"update_queue": {"queue": "q1", "offer_timeout": None}}
+    assert event_from_json(data) == partial
+
+
+def test_a_config_with_presence_skills_and_windows_reads_back_equal() -> None:
+    config = attrs.evolve(
+        CONFIG,
+        settings=attrs.evolve(CONFIG.settings, retention=60.0, dedup_window=5.0),
+        participants=(
+            *CONFIG.participants,
+            ParticipantSpec(
+                id="rep-9",
+                kind=Kind.HUMAN,
+                capacity=2,
+                presence=PresenceStatus.OFFLINE,
+                skills={"billing": 4},
+            ),
+        ),
+    )
+    assert config_from_json(json.loads(encode_config(config))) == config
 
 
 def test_defaults_are_written_out_so_reading_never_depends_on_them() -> None:
@@ -636,6 +702,7 @@ KINDS = [
     *["bot", "agent", "escalate", "transfer", "end", "fallback"] * 2,
     *["set_variable", "decline", "cancel", "presence", "propose", "approve", "reject"],
     *["monitor", "take_over", "survey_response", "customer_left"],
+    *CHANGE_KINDS,
 ]
 
 
@@ -726,6 +793,8 @@ def _event(draw: st.DrawFn, kind: str, conversation: str, actor: str, human: str
             return SurveyResponse(conversation=c, answers={"rating": 4})
         case "customer_left":
             return CustomerLeft(conversation=c)
+        case change if change in CHANGE_KINDS:
+            return draw_change(draw, change, PEOPLE[:4], ["q1", "q2"])
         case _:
             assert kind == "tick"
             return Tick(now=0)  # its time is drawn by the caller

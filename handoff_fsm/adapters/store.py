@@ -57,6 +57,7 @@ from handoff_fsm.adapters.jsonl import dumps
 from handoff_fsm.adapters.scenario import parse_scenario
 from handoff_fsm.config import (
     Config,
+    Overflow,
     OverflowEnd,
     OverflowReturnToBot,
     OverflowTransfer,
@@ -64,7 +65,7 @@ from handoff_fsm.config import (
 )
 from handoff_fsm.effects import Effect
 from handoff_fsm.errors import InvalidStep, ScenarioError, StepRefused, StoreError
-from handoff_fsm.events import Event, JsonValue
+from handoff_fsm.events import UNCHANGED, Event, JsonValue
 from handoff_fsm.lifecycle import Outcome, State
 from handoff_fsm.switchboard import StepResult, Switchboard
 
@@ -121,7 +122,9 @@ def event_to_json(event: Event) -> dict[str, JsonValue]:
     that reading it back never depends on today's defaults."""
     body: dict[str, JsonValue] = {}
     for field in attrs.fields(type(event)):
-        body[field.name] = _plain(getattr(event, field.name))
+        value = getattr(event, field.name)
+        if value is not UNCHANGED:  # update_queue: a field left out is left as it is
+            body[field.name] = _plain(value)
     return {event.STEP: body}
 
 
@@ -143,24 +146,33 @@ def config_to_json(config: Config) -> dict[str, JsonValue]:
             "escalation_phrases": list(settings.escalation_phrases),
             "cancel_phrases": list(settings.cancel_phrases),
             "survey_timeout": settings.survey_timeout,
+            "retention": settings.retention,
+            "dedup_window": settings.dedup_window,
         },
         "participants": {
-            spec.id: {"kind": spec.kind.value, "capacity": spec.capacity}
+            spec.id: {
+                "kind": spec.kind.value,
+                "capacity": spec.capacity,
+                "presence": spec.presence.value,
+                "skills": dict(spec.skills),
+            }
             for spec in config.participants
         },
         "queues": {queue.name: _queue_to_json(queue) for queue in config.queues},
     }
 
 
+def _overflow_to_json(overflow: Overflow) -> JsonValue:
+    if isinstance(overflow, OverflowTransfer):
+        return {"transfer": overflow.queue}
+    if isinstance(overflow, OverflowReturnToBot):
+        return "return_to_bot"
+    assert isinstance(overflow, OverflowEnd)
+    return "end"
+
+
 def _queue_to_json(queue: QueueSpec) -> dict[str, JsonValue]:
-    overflow: JsonValue
-    if isinstance(queue.overflow, OverflowTransfer):
-        overflow = {"transfer": queue.overflow.queue}
-    elif isinstance(queue.overflow, OverflowReturnToBot):
-        overflow = "return_to_bot"
-    else:
-        assert isinstance(queue.overflow, OverflowEnd)
-        overflow = "end"
+    overflow = _overflow_to_json(queue.overflow)
     return {
         "participants": list(queue.members),
         "strategy": queue.strategy.value,
@@ -187,6 +199,8 @@ def _problem(error: ScenarioError) -> str:
 
 
 def _plain(value: object) -> JsonValue:
+    if isinstance(value, OverflowEnd | OverflowReturnToBot | OverflowTransfer):
+        return _overflow_to_json(value)
     if isinstance(value, Mapping):
         return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
