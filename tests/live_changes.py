@@ -10,7 +10,8 @@ tests/test_switchboard_stateful.py (every runtime invariant after every step).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -52,7 +53,10 @@ NEW_PEOPLE = ["new-bot", "new-rep"]
 NEW_QUEUES = ["extra"]
 
 
-def draw_change(draw: st.DrawFn, kind: str, people: Sequence[str], queues: Sequence[str]) -> Event:
+Draw = Callable[[st.SearchStrategy[Any]], Any]
+
+
+def draw_change(draw: Draw, kind: str, people: Sequence[str], queues: Sequence[str]) -> Event:
     """One live change of `kind`, naming people and queues of the run, new ones, or unknown."""
     pid = draw(st.sampled_from([*people, *NEW_PEOPLE]))
     queue = draw(st.sampled_from([*queues, *NEW_QUEUES]))

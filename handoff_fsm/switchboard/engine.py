@@ -87,7 +87,7 @@ class Switchboard(WorldChanges):
         """Seen, and not yet past its dedup window at this step's time (a retry after the
         window is new, whether or not the id has left memory yet)."""
         until = self._seen_ids.get(step_id)
-        return until is not None and (self.now if now is None else now) < until
+        return until is not None and (self.now if now is None else max(now, self.now)) < until
 
     def _remember_id(self, step_id: str, processed: float) -> None:
         window = self.settings.dedup_window

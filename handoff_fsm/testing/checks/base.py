@@ -101,10 +101,19 @@ class World:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.participants: dict[str, ParticipantSpec] = {p.id: p for p in config.participants}
-        self.queues: dict[str, QueueSpec] = {q.name: q for q in config.queues}
-        self.units: dict[str, int] = {q.name: q.units for q in config.queues}
+        self.participants: dict[str, ParticipantSpec] = {}
+        self.queues: dict[str, QueueSpec] = {}
+        self.units: dict[str, int] = {}
+        self.refresh(config)
         self.cancel_phrases = tuple(p.casefold() for p in config.settings.cancel_phrases)
+
+    def refresh(self, world: Config) -> None:
+        """Learn the world as it is now (the switchboard's `world` after a live change). What
+        was removed stays known (its kind, its last capacity), so effects about it still read."""
+        self.config = world
+        self.participants.update((p.id, p) for p in world.participants)
+        self.queues = {q.name: q for q in world.queues}
+        self.units.update((q.name, q.units) for q in world.queues)
 
     def kind(self, pid: str) -> Kind | None:
         spec = self.participants.get(pid)

@@ -16,6 +16,7 @@ from handoff_fsm.effects import (
 from handoff_fsm.events import (
     Presence,
     PresenceStatus,
+    SetCapacity,
 )
 from handoff_fsm.lifecycle import BOT_HOLDING_STATES, HOLDING_STATES, State
 from handoff_fsm.testing.checks.base import (
@@ -69,8 +70,9 @@ class OneHolder(RosterCheck):
 
 
 class Capacity(RosterCheck):
-    """No participant's load (holds and offers out, in their queue's units) ever exceeds the
-    capacity its configuration gives it.
+    """No participant's load (holds and offers out, in their queue's units) ever exceeds its
+    capacity, but for the holds it kept when a live change set its capacity below its load: then
+    it has no offer out and its load does not grow until it is below its capacity again.
     """
 
     name = "capacity"
@@ -81,8 +83,12 @@ class Capacity(RosterCheck):
         streamed = self._roster.loads(self.world.hold_units(step.after), self.world.units)
         for pid, seat in step.after.participants.items():
             capacity = self.world.capacity(pid)
+            was = step.before.participants.get(pid)
+            kept = (
+                isinstance(step.event, SetCapacity) or (was is not None and seat.load <= was.load)
+            ) and not seat.offers
             for source, load in (("its load", seat.load), ("the stream", streamed.get(pid, 0))):
-                if load > capacity:
+                if load > capacity and not kept:
                     yield self.violation(
                         step, None, f"{pid} uses {load} units by {source}, capacity {capacity}"
                     )
