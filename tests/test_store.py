@@ -958,3 +958,50 @@ def test_writers_that_wait_for_the_lock_take_turns_and_the_log_stays_one_history
     assert [s.seq for s in steps] == list(range(1, 46))
     assert [s.event for s in steps] == [Tick(now=float(n)) for n in range(1, 46)]
     assert restored.now == 45.0
+
+
+# -- live changes: a store's world is its first config plus its logged changes ------------------
+
+
+def test_a_participant_added_before_a_restart_is_offered_after_it(tmp_path: Path) -> None:
+    path = tmp_path / "live.db"
+    config = parse_scenario(
+        {
+            "participants": {
+                "bot-a": {"kind": "bot", "capacity": 5},
+                "rep-1": {"kind": "human", "capacity": 1, "presence": "offline"},
+            },
+            "queues": {"support": {"participants": ["bot-a", "rep-1"]}},
+            "steps": [],
+        },
+        "live",
+    ).config
+    with DurableSwitchboard.open(path, config) as board:
+        board.handle(Start(conversation="c1", queue="support"), now=0)
+        board.handle(Escalate(conversation="c1", participant="bot-a"), now=1)  # rep-1 offline
+        added = board.handle(
+            AddParticipant(participant="rep-9", kind=Kind.HUMAN, capacity=1), now=2
+        )
+        assert added == []  # not a member of support yet
+    with DurableSwitchboard.open(path, config, snapshot_every=1) as board:
+        assert [p.id for p in board.switchboard.world.participants] == ["bot-a", "rep-1", "rep-9"]
+        joined = board.handle(JoinQueue(participant="rep-9", queue="support"), now=3)
+        assert [(e.KIND, e.to) for e in joined] == [("offer", "rep-9")]
+    with DurableSwitchboard.open(path, config) as board:  # restored from the snapshot
+        accepted = board.handle(Accept(conversation="c1", participant="rep-9"), now=4)
+        assert [(e.KIND, e.to) for e in accepted][:1] == [("participant_added", "rep-9")]
+    replayed = io.StringIO()
+    with Store.open(path) as store:
+        replay(store, replayed)
+    assert '"kind":"offer","conversation":"c1","to":"rep-9"' in replayed.getvalue()
+
+
+def test_a_removed_queue_stays_removed_after_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "live.db"
+    with DurableSwitchboard.open(path, CONFIG) as board:
+        board.handle(RemoveQueue(queue="q2"), now=1)
+    with DurableSwitchboard.open(path, CONFIG) as board:
+        assert [q.name for q in board.switchboard.world.queues] == ["q1"]
+        with pytest.raises(StepRefused) as refused:
+            board.handle(Start(conversation="c1", queue="q2"), now=2)
+        assert refused.value.code == "unknown_queue"

@@ -67,11 +67,14 @@ from handoff_fsm.events import (
     Escalate,
     Event,
     Fallback,
+    LeaveQueue,
     Monitor,
     Presence,
     PresenceStatus,
     Propose,
     Reject,
+    RemoveParticipant,
+    SetCapacity,
     SetVariable,
     Start,
     SurveyResponse,
@@ -516,6 +519,32 @@ class SwitchboardMachine(RuleBasedStateMachine):
     def change_the_world(self, kind: str, data: st.DataObject, delivery: Delivery) -> None:
         """A live change: participants and queues added, removed and changed (SPEC §5)."""
         self.step(draw_change(data.draw, kind, tuple(PEOPLE), QUEUES), delivery)
+
+    @precondition(lambda self: any(self.PREFER["offered"](self.board, c) for c in CIDS))
+    @rule(pick=st.integers(), capacity=st.integers(0, 1), leave=st.booleans())
+    def change_someone_offered(self, pick: int, capacity: int, leave: bool) -> None:
+        """A live change aimed at a participant with an offer out: it leaves that queue, or its
+        capacity drops (the offers it cannot carry must be withdrawn)."""
+        router = switchboard_inspect.router_of(self.board)
+        offered = [c for c in self.board.conversations() if router.offer_of(c) is not None]
+        cid = offered[pick % len(offered)]
+        pid, queue = router.offer_of(cid), router.queue_of(cid)
+        assert pid is not None and queue is not None
+        change: Event = SetCapacity(participant=pid, capacity=capacity)
+        if leave:
+            change = LeaveQueue(participant=pid, queue=queue)
+        self.send(change, None, None)
+
+    @precondition(lambda self: any(self.PREFER["held"](self.board, c) for c in CIDS))
+    @rule(pick=st.integers())
+    def remove_a_holder(self, pick: int) -> None:
+        """The holder of a conversation is removed (it goes offline first: the conversation
+        goes back to its line)."""
+        router = switchboard_inspect.router_of(self.board)
+        held = [c for c in self.board.conversations() if router.holder(c) is not None]
+        holder = router.holder(held[pick % len(held)])
+        assert holder is not None
+        self.send(RemoveParticipant(participant=holder), None, None)
 
     @invariant()
     def router_books_balance(self) -> None:

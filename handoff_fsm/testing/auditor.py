@@ -78,7 +78,7 @@ class Auditor:
         if not duplicate and date is not None and date >= before.now:
             # Time passing fires timeouts and, under retention, forgets ended conversations.
             passing = any(timer[0] <= date for timer in before.timers) or (
-                board.settings.retention is not None and date > before.now
+                board.settings.retention is not None
             )
             if passing and not isinstance(event, Tick):
                 twin = copy.deepcopy(board)

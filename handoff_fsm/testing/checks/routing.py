@@ -16,6 +16,7 @@ from handoff_fsm.effects import (
 from handoff_fsm.events import (
     Presence,
     PresenceStatus,
+    RemoveParticipant,
     SetCapacity,
 )
 from handoff_fsm.lifecycle import BOT_HOLDING_STATES, HOLDING_STATES, State
@@ -143,10 +144,13 @@ class Fifo(Check):
         yield from self._pick_order(step)
 
     def _drop_backs(self, step: StepRecord) -> set[str]:
-        """Holds that went back into their line because their holder went offline."""
+        """Holds that went back into their line because their holder went offline (or was
+        removed, which goes offline first)."""
         event = step.event
-        if not (isinstance(event, Presence) and event.status is PresenceStatus.OFFLINE):
+        offline = isinstance(event, Presence) and event.status is PresenceStatus.OFFLINE
+        if not (offline or isinstance(event, RemoveParticipant)):
             return set()
+        assert isinstance(event, Presence | RemoveParticipant)
         return {
             cid
             for cid, conv in step.before.conversations.items()
