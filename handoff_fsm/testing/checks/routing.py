@@ -25,7 +25,9 @@ from handoff_fsm.testing.checks.base import (
     RosterCheck,
     StepRecord,
     Violation,
+    World,
 )
+from handoff_fsm.testing.fingerprint import Fingerprint
 
 
 class OneHolder(RosterCheck):
@@ -78,17 +80,25 @@ class Capacity(RosterCheck):
 
     name = "capacity"
 
+    def __init__(self, world: World, start: Fingerprint) -> None:
+        super().__init__(world, start)
+        self._streamed: dict[str, int] = {}
+
     def observe(self, step: StepRecord) -> Iterator[Violation]:
         for effect in step.effects:
             self._roster.apply(effect)
         streamed = self._roster.loads(self.world.hold_units(step.after), self.world.units)
+        previous, self._streamed = self._streamed, streamed
         for pid, seat in step.after.participants.items():
             capacity = self.world.capacity(pid)
             was = step.before.participants.get(pid)
-            kept = (
-                isinstance(step.event, SetCapacity) or (was is not None and seat.load <= was.load)
-            ) and not seat.offers
-            for source, load in (("its load", seat.load), ("the stream", streamed.get(pid, 0))):
+            lowered = isinstance(step.event, SetCapacity) and step.event.participant == pid
+            sources = (
+                ("its load", seat.load, was.load if was is not None else 0),
+                ("the stream", streamed.get(pid, 0), previous.get(pid, 0)),
+            )
+            for source, load, before in sources:
+                kept = (lowered or load <= before) and not seat.offers
                 if load > capacity and not kept:
                     yield self.violation(
                         step, None, f"{pid} uses {load} units by {source}, capacity {capacity}"
