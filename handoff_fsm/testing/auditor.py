@@ -92,7 +92,8 @@ class Auditor:
         except StepRefused as refused:
             refusal = refused
             effects = tuple(refused.effects)
-        self.world.refresh(board.world)
+        if refusal is None and not duplicate:
+            self.world.apply(event)
         after = fingerprint(board)
         if isinstance(event, Tick) and refusal is None and not duplicate:
             timeouts, at_action = effects, after
