@@ -9,18 +9,52 @@ strategy is `highest_capacity`, a wait that runs out ends the conversation `unse
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 
 import attrs
 
-from handoff_fsm.vocabulary import Kind, Strategy
+from handoff_fsm.vocabulary import Kind, PresenceStatus, Strategy
+
+
+class Levels(Mapping[str, int]):
+    """An immutable, hashable, picklable mapping of skill name to level: a participant's skills
+    stay a value (a spec compares and hashes by content, and a switchboard snapshot pickles)."""
+
+    __slots__ = ("_levels",)
+
+    def __init__(self, levels: Mapping[str, int] | Iterable[tuple[str, int]] = ()) -> None:
+        self._levels = dict(levels)
+
+    def __getitem__(self, skill: str) -> int:
+        return self._levels[skill]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._levels)
+
+    def __len__(self) -> int:
+        return len(self._levels)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._levels.items()))
+
+    def __repr__(self) -> str:
+        return f"Levels({self._levels!r})"
+
+    def __reduce__(self) -> tuple[type[Levels], tuple[dict[str, int]]]:
+        return (Levels, (self._levels,))
 
 
 @attrs.frozen(kw_only=True)
 class ParticipantSpec:
+    """A participant's definition. `presence` is where it starts (a fresh center offers nothing
+    to one defined `offline`); `skills` are stored and replaced by the live changes, and matched
+    by routing against a request's requirements."""
+
     id: str
     kind: Kind
     capacity: int
+    presence: PresenceStatus = PresenceStatus.AVAILABLE
+    skills: Mapping[str, int] = attrs.field(factory=Levels, converter=Levels)
 
 
 @attrs.frozen(kw_only=True)
@@ -66,6 +100,10 @@ class Settings:
     escalation_phrases: tuple[str, ...] = DEFAULT_ESCALATION_PHRASES
     cancel_phrases: tuple[str, ...] = DEFAULT_CANCEL_PHRASES
     survey_timeout: float | None = None
+    #: Seconds an ended conversation is kept after it ended (None: kept until `forget`).
+    retention: float | None = None
+    #: Seconds a step id is remembered after its step was processed (None: for ever).
+    dedup_window: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -91,6 +129,7 @@ __all__ = [
     "DEFAULT_ESCALATION_PHRASES",
     "Config",
     "Kind",
+    "Levels",
     "Overflow",
     "OverflowEnd",
     "OverflowReturnToBot",

@@ -52,6 +52,8 @@ class ErrorCode(enum.StrEnum):
     NOT_ENDED = "not_ended"
     NOT_TRACED = "not_traced"
     TIME_BACKWARDS = "time_backwards"
+    ALREADY_MEMBER = "already_member"
+    QUEUE_IN_USE = "queue_in_use"
     # Anything else.
     INVALID_STEP = "invalid_step"
     TRIGGER_REFUSED = "trigger_refused"

@@ -14,16 +14,21 @@ field of a type nobody knows how to check fails at import).
 
 from __future__ import annotations
 
-import enum
 import operator
 from collections.abc import Callable, Mapping
 from typing import ClassVar, TypeAlias
 
 import attrs
 
+from handoff_fsm.config import (
+    Levels,
+    Overflow,
+    OverflowEnd,
+)
 from handoff_fsm.errors import InvalidStep
-from handoff_fsm.values import describe, json_problem, mapping_problem, text_problem, time_problem
-from handoff_fsm.vocabulary import JsonValue, PresenceStatus, Wanted
+from handoff_fsm.event_checks import FIELD_CHECKS, UNCHANGED, Check, Unchanged, checks_of
+from handoff_fsm.values import text_problem
+from handoff_fsm.vocabulary import JsonValue, Kind, PresenceStatus, Strategy, Wanted
 
 
 class _Step:
@@ -223,87 +228,149 @@ class Tick(_Step):
         return None
 
 
+# -- live changes of the world (contract v2): participants and queues -----------------------------
+
+
+class _WorldChange(_Step):
+    """A live change names no conversation."""
+
+    __slots__ = ()
+
+    @property
+    def conversation(self) -> None:
+        return None
+
+
+@attrs.frozen(kw_only=True)
+class AddParticipant(_WorldChange):
+    STEP: ClassVar[str] = "add_participant"
+    participant: str
+    kind: Kind
+    capacity: int = 1
+    skills: Mapping[str, int] = attrs.field(factory=Levels, converter=Levels)
+    presence: PresenceStatus = PresenceStatus.AVAILABLE
+    queues: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class RemoveParticipant(_WorldChange):
+    """As if it went offline first; then it leaves every queue and is forgotten."""
+
+    STEP: ClassVar[str] = "remove_participant"
+    participant: str
+
+
+@attrs.frozen(kw_only=True)
+class SetCapacity(_WorldChange):
+    """Below its load, it keeps what it holds and its offers it cannot carry are withdrawn."""
+
+    STEP: ClassVar[str] = "set_capacity"
+    participant: str
+    capacity: int
+
+
+@attrs.frozen(kw_only=True)
+class SetSkills(_WorldChange):
+    """Replaces its skills."""
+
+    STEP: ClassVar[str] = "set_skills"
+    participant: str
+    skills: Mapping[str, int] = attrs.field(factory=Levels, converter=Levels)
+
+
+@attrs.frozen(kw_only=True)
+class JoinQueue(_WorldChange):
+    """At the end of the queue's order."""
+
+    STEP: ClassVar[str] = "join_queue"
+    participant: str
+    queue: str
+
+
+@attrs.frozen(kw_only=True)
+class LeaveQueue(_WorldChange):
+    """It keeps what it holds; its offers of that queue are withdrawn."""
+
+    STEP: ClassVar[str] = "leave_queue"
+    participant: str
+    queue: str
+
+
+@attrs.frozen(kw_only=True)
+class AddQueue(_WorldChange):
+    STEP: ClassVar[str] = "add_queue"
+    queue: str
+    participants: tuple[str, ...] = ()
+    strategy: Strategy = Strategy.HIGHEST_CAPACITY
+    units: int = 1
+    offer_timeout: float | None = None
+    wait_timeout: float | None = None
+    overflow: Overflow = attrs.field(factory=OverflowEnd)
+
+    def validate(self) -> None:
+        super().validate()
+        _check_units(self, self.units)
+
+
+@attrs.frozen(kw_only=True)
+class UpdateQueue(_WorldChange):
+    """Any queue field but its participants; applies to what comes after (offers and deadlines
+    out are kept)."""
+
+    STEP: ClassVar[str] = "update_queue"
+    queue: str
+    strategy: Strategy | Unchanged = UNCHANGED
+    units: int | Unchanged = UNCHANGED
+    offer_timeout: float | Unchanged | None = UNCHANGED
+    wait_timeout: float | Unchanged | None = UNCHANGED
+    overflow: Overflow | Unchanged = UNCHANGED
+
+    def validate(self) -> None:
+        super().validate()
+        if self.units is not UNCHANGED:
+            _check_units(self, self.units)
+
+
+@attrs.frozen(kw_only=True)
+class RemoveQueue(_WorldChange):
+    """Refused while a conversation waits in it or is held from it, or a queue overflows to it."""
+
+    STEP: ClassVar[str] = "remove_queue"
+    queue: str
+
+
+def _check_units(event: _Step, units: int) -> None:
+    if units < 1:
+        raise InvalidStep(
+            f"{event.STEP}.units must be a whole number >= 1, got {units}",
+            step=event.STEP,
+            field="units",
+        )
+
+
 Event: TypeAlias = (
-    Start
-    | CustomerMessage
-    | BotMessage
-    | AgentMessage
-    | Fallback
-    | SetVariable
-    | Escalate
-    | Accept
-    | Decline
-    | Transfer
-    | Cancel
-    | Presence
-    | Propose
-    | Approve
-    | Reject
-    | Monitor
-    | TakeOver
-    | End
-    | SurveyResponse
-    | CustomerLeft
-    | Tick
-)
+    Start | CustomerMessage | BotMessage | AgentMessage | Fallback | SetVariable | Escalate |
+    Accept | Decline | Transfer | Cancel | Presence | Propose | Approve | Reject | Monitor |
+    TakeOver | End | SurveyResponse | CustomerLeft | Tick | AddParticipant | RemoveParticipant |
+    SetCapacity | SetSkills | JoinQueue | LeaveQueue | AddQueue | UpdateQueue | RemoveQueue
+)  # fmt: skip
 
 EVENT_TYPES: tuple[type[Event], ...] = (
     Start, CustomerMessage, BotMessage, Fallback, SetVariable, Escalate, Accept, Decline,
     AgentMessage, Transfer, Cancel, Presence, Propose, Approve, Reject, Monitor, TakeOver, End,
     SurveyResponse, CustomerLeft, Tick,
+    AddParticipant, RemoveParticipant, SetCapacity, SetSkills, JoinQueue, LeaveQueue, AddQueue,
+    UpdateQueue, RemoveQueue,
 )  # fmt: skip
+#: The step kinds that change the world (participants and queues) rather than a conversation.
+WORLD_CHANGES: tuple[type[Event], ...] = EVENT_TYPES[-9:]
 EVENT_BY_STEP: dict[str, type[Event]] = {cls.STEP: cls for cls in EVENT_TYPES}
 
 
-# -- field checks, by annotation ------------------------------------------------------------------
-
-_Check = Callable[[object], "str | None"]
-
-
-def _optional_text(value: object) -> str | None:
-    return None if value is None else text_problem(value)
-
-
-def _boolean(value: object) -> str | None:
-    return None if isinstance(value, bool) else f"must be true or false, got {describe(value)}"
-
-
-def _choice(choices: type[enum.StrEnum]) -> _Check:
-    names = " or ".join(member.value for member in choices)
-
-    def check(value: object) -> str | None:
-        if isinstance(value, choices):
-            return None
-        return f"must be {names}, got {describe(value)}"
-
-    return check
-
-
-FIELD_CHECKS: dict[str, _Check] = {
-    "str": text_problem,
-    "str | None": _optional_text,
-    "bool": _boolean,
-    "float": time_problem,
-    "JsonValue": json_problem,
-    "Mapping[str, JsonValue]": mapping_problem,
-    "Wanted": _choice(Wanted),
-    "PresenceStatus": _choice(PresenceStatus),
-}
-"""The check of a field, by its annotation as written in this module."""
-
-
-def _checks_of(cls: type[Event]) -> tuple[tuple[str, _Check], ...]:
-    checks = []
-    for field in attrs.fields(cls):
-        annotation = field.type if isinstance(field.type, str) else repr(field.type)
-        if annotation not in FIELD_CHECKS:
-            raise TypeError(f"events: no check for field type {annotation!r}; add one")
-        checks.append((field.name, FIELD_CHECKS[annotation]))
-    return tuple(checks)
-
-
-_Checks = tuple[tuple[str, _Check], ...]
-_ALL_CHECKS: dict[type[_Step], _Checks] = {cls: _checks_of(cls) for cls in EVENT_TYPES}
+_Checks = tuple[tuple[str, Check], ...]
+_ALL_CHECKS: dict[type[_Step], _Checks] = {
+    cls: checks_of(cls) for cls in EVENT_TYPES
+}  # built at import: a field of a type nobody knows how to check fails here
 
 
 def _split(checks: _Checks) -> tuple[Callable[[object], tuple[object, ...]] | None, _Checks]:
@@ -319,7 +386,11 @@ __all__ = [
     "EVENT_BY_STEP",
     "EVENT_TYPES",
     "FIELD_CHECKS",
+    "UNCHANGED",
+    "WORLD_CHANGES",
     "Accept",
+    "AddParticipant",
+    "AddQueue",
     "AgentMessage",
     "Approve",
     "BotMessage",
@@ -331,17 +402,27 @@ __all__ = [
     "Escalate",
     "Event",
     "Fallback",
+    "JoinQueue",
     "JsonValue",
+    "Kind",
+    "LeaveQueue",
     "Monitor",
     "Presence",
     "PresenceStatus",
     "Propose",
     "Reject",
+    "RemoveParticipant",
+    "RemoveQueue",
+    "SetCapacity",
+    "SetSkills",
     "SetVariable",
     "Start",
+    "Strategy",
     "SurveyResponse",
     "TakeOver",
     "Tick",
     "Transfer",
+    "Unchanged",
+    "UpdateQueue",
     "Wanted",
-]
+]  # fmt: skip

@@ -114,6 +114,48 @@ def copy_json(value: JsonValue) -> JsonValue:
     return value
 
 
+def whole_problem(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_WHOLE:
+        return f"must be a whole number >= 0, got {describe(value)}"
+    return None
+
+
+def timeout_problem(value: object) -> str | None:
+    """A duration in seconds, > 0, or None for none."""
+    if value is None:
+        return None
+    problem = time_problem(value)
+    if problem is None and value <= 0:  # type: ignore[operator]
+        problem = f"must be a number of seconds > 0 (or null), got {describe(value)}"
+    return problem
+
+
+def names_problem(value: object) -> str | None:
+    """A tuple of distinct ids."""
+    if not isinstance(value, tuple):
+        return f"must be a tuple of text, got {describe(value)}"
+    for item in value:
+        problem = text_problem(item)
+        if problem is not None:
+            return f"item {problem}"
+    if len(set(value)) != len(value):
+        return "names one id twice"
+    return None
+
+
+def levels_problem(value: object) -> str | None:
+    """Skills: a mapping of skill name to a level from 1 to 10."""
+    if not isinstance(value, Mapping):
+        return f"must be a mapping of skill to level, got {describe(value)}"
+    for skill, level in value.items():
+        problem = text_problem(skill)
+        if problem is not None:
+            return f"skill name {problem}"
+        if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 10:
+            return f"level of {skill!r} must be a whole number from 1 to 10, got {describe(level)}"
+    return None
+
+
 def copy_mapping(value: Mapping[str, JsonValue]) -> dict[str, JsonValue]:
     """A deep copy of a checked mapping of text to JSON values."""
     return {key: item if type(item) in _SCALARS else copy_json(item) for key, item in value.items()}
@@ -129,7 +171,11 @@ __all__ = [
     "copy_mapping",
     "describe",
     "json_problem",
+    "levels_problem",
     "mapping_problem",
+    "names_problem",
     "text_problem",
     "time_problem",
+    "timeout_problem",
+    "whole_problem",
 ]

@@ -15,7 +15,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "handoff_fsm"
 #: The core: pure, and what every other part builds on.
 CORE_PARTS = ("vocabulary", "values", "errors", "events", "effects", "config", "lifecycle",
-              "model", "routing", "switchboard")  # fmt: skip
+              "model", "routing", "switchboard", "event_checks")  # fmt: skip
 #: Everything outside the core: adapters (I/O), tools (analysis, diagrams), the testing kit.
 NOT_CORE = ("handoff_fsm.adapters", "handoff_fsm.tools", "handoff_fsm.testing",
             "handoff_fsm.invariants", "handoff_fsm.reference", "handoff_fsm.analysis",

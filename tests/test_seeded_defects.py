@@ -38,7 +38,18 @@ from handoff_fsm.effects import (
     WithdrawReason,
 )
 from handoff_fsm.errors import ErrorCode, StepRefused
-from handoff_fsm.events import BotMessage, CustomerMessage, Decline, Event, Fallback, TakeOver, Tick
+from handoff_fsm.events import (
+    BotMessage,
+    CustomerMessage,
+    Decline,
+    Event,
+    Fallback,
+    LeaveQueue,
+    RemoveParticipant,
+    SetCapacity,
+    TakeOver,
+    Tick,
+)
 from handoff_fsm.lifecycle import NO_FACTS, Facts, State, Trigger
 from handoff_fsm.routing import Router, Withdrawn
 from handoff_fsm.switchboard import Switchboard
@@ -128,7 +139,7 @@ class ForgetsRefusedIds(Switchboard):
             return super().handle(event, now=now, step_id=step_id)
         except StepRefused:
             if fresh and step_id is not None:
-                self._seen_ids.discard(step_id)
+                self._seen_ids.pop(step_id, None)
             raise
 
 
@@ -242,6 +253,66 @@ class AnyBotMaySpeak(Switchboard):
         self._relay(record, event.participant, event.text, [CUSTOMER, *record.monitors])
 
 
+class RemovesButKeepsHolds(Switchboard):
+    """(r) `remove_participant` drops the participant from routing without going offline first:
+    what it held stays held by a participant that no longer exists."""
+
+    def _remove_participant(self, event: RemoveParticipant) -> None:
+        router = self._router
+        agent = router._agent(event.participant)
+        for name in [name for name, _ in agent.memberships]:
+            q = router._queues[name]
+            router._set_members(q, tuple(m for m in q.spec.members if m != event.participant))
+        del router._agents[event.participant]
+
+
+class LowersCapacityButKeepsOffers(Switchboard):
+    """(s) `set_capacity` below the load changes the capacity but withdraws no offer."""
+
+    def _set_capacity(self, event: SetCapacity) -> None:
+        agent = self._router._agent(event.participant)
+        agent.spec = attrs.evolve(agent.spec, capacity=event.capacity)
+        self._router._refresh(agent)
+        self._serve()
+
+
+class LeavesButKeepsOffers(Switchboard):
+    """(t) `leave_queue` takes the member out of the queue but leaves its offers there out."""
+
+    def _leave_queue(self, event: LeaveQueue) -> None:
+        router = self._router
+        router._agent(event.participant)
+        q = router._queue(event.queue)
+        members = q.spec.members
+        if event.participant not in members:
+            raise StepRefused(ErrorCode.NOT_MEMBER, "not a member")
+        router._set_members(q, tuple(m for m in members if m != event.participant))
+        self._serve()
+
+
+class ForgetsSurveys(Switchboard):
+    """(u) Retention counts a conversation as over once its survey is out, so it forgets one
+    whose survey is still waiting for the customer."""
+
+    def _close(self, record: ConversationRecord, trigger: Trigger, facts: Facts = NO_FACTS) -> None:
+        super()._close(record, trigger, facts)
+        retention = self.settings.retention
+        if record.state is State.SURVEY and retention is not None:
+            self._ended.append((self.now + retention, record))
+
+
+class ForgetsIdsEarly(Switchboard):
+    """(v) A step id leaves memory at half its dedup window: a retry inside the window runs."""
+
+    def _remember_id(self, step_id: str, processed: float) -> None:
+        window = self.settings.dedup_window
+        if window is None:
+            super()._remember_id(step_id, processed)
+            return
+        self._seen_ids[step_id] = processed + window / 2
+        self._id_expiry.append((processed + window / 2, step_id))
+
+
 #: (engine, the invariant that must catch it)
 DEFECTS: list[tuple[type[Switchboard], str]] = [
     (SkipsContextSet, "join_order"),
@@ -261,6 +332,11 @@ DEFECTS: list[tuple[type[Switchboard], str]] = [
     (LeaverOverhears, "leave_silence"),
     (TakeOverKeepsTheMonitor, "books_match"),
     (AnyBotMaySpeak, "acting_member"),
+    (RemovesButKeepsHolds, "removed_hold_nothing"),
+    (LowersCapacityButKeepsOffers, "capacity"),
+    (LeavesButKeepsOffers, "offers_to_members"),
+    (ForgetsSurveys, "forgotten_leave_no_trace"),
+    (ForgetsIdsEarly, "duplicate_changes_nothing"),
 ]
 
 #: Bounded and reproducible in every profile: a defect is a sure failure, not a hunt.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from typing import Any
 
 import attrs
 import pytest
@@ -11,7 +11,7 @@ from service_server import center_config
 
 pytest.importorskip("starlette", reason="the service extra is not installed")
 
-from handoff_fsm.config import Config, Settings
+from handoff_fsm.config import Settings
 from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.events import Accept, CustomerMessage, Escalate, Event, Start
 from handoff_fsm.service.backend import (
@@ -65,22 +65,9 @@ def test_an_exception_with_its_own_code_keeps_it() -> None:
     assert refusal_code(error) == "not_holder"
 
 
-@attrs.frozen(kw_only=True)
-class SettingsWithWindows:
-    """The core's `Settings` once it has `retention` and `dedup_window` (contract v2)."""
-
-    fallback_limit: int = 3
-    retention: float | None = None
-    dedup_window: float | None = None
-
-
-def test_a_center_gets_finite_windows_when_the_settings_have_them() -> None:
-    assert with_service_defaults(CONFIG) == CONFIG  # today's settings: nothing to fill
-    unset = Config(settings=cast(Settings, SettingsWithWindows()))
-    filled = with_service_defaults(unset).settings
-    assert (filled.retention, filled.dedup_window) == (  # type: ignore[attr-defined]
-        DEFAULT_RETENTION,
-        DEFAULT_DEDUP_WINDOW,
-    )
-    given = Config(settings=cast(Settings, SettingsWithWindows(retention=60, dedup_window=5)))
+def test_a_center_gets_finite_windows_when_the_config_gives_none() -> None:
+    filled = with_service_defaults(CONFIG).settings
+    assert CONFIG.settings.retention is None and CONFIG.settings.dedup_window is None
+    assert (filled.retention, filled.dedup_window) == (DEFAULT_RETENTION, DEFAULT_DEDUP_WINDOW)
+    given = attrs.evolve(CONFIG, settings=Settings(retention=60, dedup_window=5))
     assert with_service_defaults(given) == given

@@ -444,9 +444,10 @@ def test_a_duplicate_step_id_gives_nothing_even_if_the_first_was_refused() -> No
 
 
 def test_every_step_kind_has_its_allowed_states() -> None:
-    from handoff_fsm.events import EVENT_BY_STEP
+    from handoff_fsm.events import EVENT_BY_STEP, WORLD_CHANGES
 
-    assert set(STEP_STATES) == set(EVENT_BY_STEP) - {"start", "presence", "tick"}
+    world_changes = {cls.STEP for cls in WORLD_CHANGES}
+    assert set(STEP_STATES) == set(EVENT_BY_STEP) - {"start", "presence", "tick", *world_changes}
 
 
 def test_trace_lists_every_transition_including_inside_one_step() -> None:
@@ -501,3 +502,52 @@ def test_take_over_by_a_monitor_without_room_or_away_is_refused_and_changes_noth
         switchboard_inspect.router_of(sb).load("bot-a"),
     )
     assert after == before == (State.BOT_ACTIVE, "bot-a", ("rep-1",), 1)
+
+
+# -- retention and the dedup window (SPEC §3, contract v2) ---------------------------------------
+
+
+def _retaining(retention: float | None, dedup_window: float | None) -> Switchboard:
+    return Switchboard(
+        Config.build(
+            [ParticipantSpec(id="bot-a", kind=Kind.BOT, capacity=10)],
+            [QueueSpec(name="q", members=("bot-a",))],
+            Settings(retention=retention, dedup_window=dedup_window),
+        )
+    )
+
+
+def test_an_ended_conversation_is_forgotten_retention_after_it_ended() -> None:
+    from handoff_fsm.events import CustomerLeft
+
+    sb = _retaining(100, None)
+    sb.step(Start(conversation="c1", queue="q"), now=0)
+    sb.step(CustomerLeft(conversation="c1"), now=10)
+    again = sb.step(Start(conversation="c1", queue="q"), now=109)
+    assert again.error is not None and again.error.code == "already_exists"
+    sb.step(Tick(now=110))
+    assert sb.conversations() == () and sb.state_of("c1") is None
+    assert sb.step(CustomerLeft(conversation="c1"), now=111).error.code == "unknown_conversation"  # type: ignore[union-attr]
+    assert sb.step(Start(conversation="c1", queue="q"), now=112).error is None
+
+
+def test_a_step_id_is_a_duplicate_only_within_its_window() -> None:
+    sb = _retaining(None, 30)
+    assert sb.step(Start(conversation="c1", queue="q"), now=0, step_id="s").status == "applied"
+    assert sb.step(Tick(now=29), step_id="s").status == "duplicate"  # does not extend it
+    assert sb.step(Tick(now=30), step_id="s").status == "applied"  # processed as new
+    assert sb.step(Tick(now=59), step_id="s").status == "duplicate"
+
+
+def test_expiry_costs_only_what_expires_and_leaves_no_trace() -> None:
+    from handoff_fsm.events import CustomerLeft
+
+    sb = _retaining(5, 5)
+    for i in range(50):
+        sb.step(Start(conversation=f"c{i}", queue="q"), now=i, step_id=f"s{i}")
+        sb.step(CustomerLeft(conversation=f"c{i}"), now=i)
+    assert len(sb._ended) <= 6 and len(sb._seen_ids) <= 6
+    assert len(sb.conversations()) <= 6
+    sb.step(Tick(now=1000))
+    assert sb.conversations() == () and not sb._ended and not sb._seen_ids
+    assert switchboard_inspect.pending_timers(sb) == ()

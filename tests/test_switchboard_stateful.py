@@ -4,7 +4,7 @@ Theory of operation: `SwitchboardMachine` is a Hypothesis `RuleBasedStateMachine
 switchboard with three queues (strategies drawn per run; units 1 and 2; offer and wait timeouts;
 the three overflow actions), three bots and four humans with small capacities (so capacity binds)
 and up to six live conversations at once (ten ids). Its rules draw from the whole step vocabulary
-(the 21 event types): actors are picked by role (the holder, the offered participant, a monitor)
+(the 30 event types): actors are picked by role (the holder, the offered participant, a monitor)
 or at random among every participant and an unknown one, conversations by the situation the step
 is made for (waiting, offered, bot-held, ended...) or among every id and an unknown one, so that
 most steps are meaningful and many are refused. Steps carry dates (forward, exactly at a timeout,
@@ -17,7 +17,8 @@ are `@invariant`s. The engine class is an attribute, so `tests/test_seeded_defec
 same machine against defective engines and expects it to fail.
 
 Budget: the `ci` profile runs a bounded number of examples (well under a minute on two cores);
-`make fuzz` (HYPOTHESIS_PROFILE=fuzz) runs many more and longer ones.
+`make fuzz` (HYPOTHESIS_PROFILE=fuzz) runs many more and longer ones. The live changes (drawn by
+`tests/live_changes.py`) and the retention windows (drawn per run) are part of every run.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import os
 from collections.abc import Callable
 from typing import ClassVar
 
+import attrs
 import hypothesis
 import pytest
 from hypothesis import HealthCheck, settings
@@ -37,6 +39,7 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
+from live_changes import CHANGE_KINDS, draw_change
 
 from handoff_fsm.config import (
     Config,
@@ -64,11 +67,14 @@ from handoff_fsm.events import (
     Escalate,
     Event,
     Fallback,
+    LeaveQueue,
     Monitor,
     Presence,
     PresenceStatus,
     Propose,
     Reject,
+    RemoveParticipant,
+    SetCapacity,
     SetVariable,
     Start,
     SurveyResponse,
@@ -102,6 +108,9 @@ SUPERVISORS = (*HUMANS, *HUMANS, "bot-a", "nobody")
 QUEUES = ("sales", "care", "vip")
 CIDS = tuple(f"c{n}" for n in range(1, 11))
 MAX_LIVE = 6
+#: (retention, dedup_window): keep for ever, or forget soon (ended conversations are restarted
+#: under their ids; retried ids are processed again), or at once.
+WINDOWS: tuple[tuple[float | None, float | None], ...] = ((None, None), (30.0, 20.0), (0.0, 0.0))
 SETTINGS = Settings(
     fallback_limit=2,
     escalation_phrases=("talk to agent", "human please"),
@@ -199,9 +208,15 @@ class SwitchboardMachine(RuleBasedStateMachine):
         self.configure((Strategy.HIGHEST_CAPACITY, Strategy.ROUND_ROBIN, Strategy.LEAST_ACTIVE))
 
     def configure(
-        self, strategies: tuple[Strategy, Strategy, Strategy], shifts: tuple[int, ...] = ()
+        self,
+        strategies: tuple[Strategy, Strategy, Strategy],
+        shifts: tuple[int, ...] = (),
+        windows: tuple[float | None, float | None] = (None, None),
     ) -> None:
-        self.board = self.ENGINE(make_config(strategies, shifts))
+        config = make_config(strategies, shifts)
+        retention, dedup_window = windows
+        settings = attrs.evolve(config.settings, retention=retention, dedup_window=dedup_window)
+        self.board = self.ENGINE(attrs.evolve(config, settings=settings))
         self.auditor = Auditor(self.board)
         self.sent: list[tuple[Event, float | None, str | None]] = []
         self.ids: list[str] = []
@@ -210,16 +225,18 @@ class SwitchboardMachine(RuleBasedStateMachine):
         strategies=st.tuples(*[st.sampled_from(Strategy)] * 3),
         shifts=st.tuples(*[st.sampled_from([0, 0, -1, 1])] * len(PEOPLE)),
         queues=st.lists(st.sampled_from(QUEUES), max_size=4),
+        windows=st.sampled_from(WINDOWS),
     )
     def open_contact_center(
         self,
         strategies: tuple[Strategy, Strategy, Strategy],
         shifts: tuple[int, ...],
         queues: list[str],
+        windows: tuple[float | None, float | None],
     ) -> None:
-        """Draw the strategies and capacities (0 included), and start a few conversations so
-        that every run has traffic."""
-        self.configure(strategies, shifts)
+        """Draw the strategies, capacities (0 included) and retention windows, and start a few
+        conversations so that every run has traffic."""
+        self.configure(strategies, shifts, windows)
         for cid, queue in zip(CIDS, queues, strict=False):
             self.send(Start(conversation=cid, queue=queue), None, None)
 
@@ -249,7 +266,7 @@ class SwitchboardMachine(RuleBasedStateMachine):
             found = monitors[0] if monitors else None
         elif role == "peer":
             holder = router.holder(cid) or router.offer_of(cid)
-            kind = PEOPLE[holder][0] if holder is not None else None
+            kind = PEOPLE.get(holder, (None, 0))[0] if holder is not None else None
             peers = [p for p, (k, _) in PEOPLE.items() if k is kind and p != holder]
             found = peers[PIDS.index(pid) % len(peers)] if peers else None
         return found or pid
@@ -497,6 +514,37 @@ class SwitchboardMachine(RuleBasedStateMachine):
         self.send(event, now, step_id)
 
     # ------------------------------------------------------------------------- invariants
+
+    @rule(kind=st.sampled_from(CHANGE_KINDS), data=st.data(), delivery=deliveries)
+    def change_the_world(self, kind: str, data: st.DataObject, delivery: Delivery) -> None:
+        """A live change: participants and queues added, removed and changed (SPEC §5)."""
+        self.step(draw_change(data.draw, kind, tuple(PEOPLE), QUEUES), delivery)
+
+    @precondition(lambda self: any(self.PREFER["offered"](self.board, c) for c in CIDS))
+    @rule(pick=st.integers(), capacity=st.integers(0, 1), leave=st.booleans())
+    def change_someone_offered(self, pick: int, capacity: int, leave: bool) -> None:
+        """A live change aimed at a participant with an offer out: it leaves that queue, or its
+        capacity drops (the offers it cannot carry must be withdrawn)."""
+        router = switchboard_inspect.router_of(self.board)
+        offered = [c for c in self.board.conversations() if router.offer_of(c) is not None]
+        cid = offered[pick % len(offered)]
+        pid, queue = router.offer_of(cid), router.queue_of(cid)
+        assert pid is not None and queue is not None
+        change: Event = SetCapacity(participant=pid, capacity=capacity)
+        if leave:
+            change = LeaveQueue(participant=pid, queue=queue)
+        self.send(change, None, None)
+
+    @precondition(lambda self: any(self.PREFER["held"](self.board, c) for c in CIDS))
+    @rule(pick=st.integers())
+    def remove_a_holder(self, pick: int) -> None:
+        """The holder of a conversation is removed (it goes offline first: the conversation
+        goes back to its line)."""
+        router = switchboard_inspect.router_of(self.board)
+        held = [c for c in self.board.conversations() if router.holder(c) is not None]
+        holder = router.holder(held[pick % len(held)])
+        assert holder is not None
+        self.send(RemoveParticipant(participant=holder), None, None)
 
     @invariant()
     def router_books_balance(self) -> None:

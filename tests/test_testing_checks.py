@@ -46,6 +46,7 @@ from handoff_fsm.events import (
     Monitor,
     Presence,
     PresenceStatus,
+    RemoveParticipant,
     Start,
     Tick,
 )
@@ -263,6 +264,31 @@ def books_match() -> tuple[list[Violation], str | None]:
     return crafted(audit, Tick(now=1), after=after), "c1"
 
 
+def removed_hold_nothing() -> tuple[list[Violation], str | None]:
+    audit = started(auditor())  # bot-a holds c1; a world where bot-a is gone but still holds it
+    now = fingerprint(audit.board)
+    participants = {pid: seat for pid, seat in now.participants.items() if pid != "bot-a"}
+    after = attrs.evolve(now, participants=participants)
+    return crafted(audit, RemoveParticipant(participant="bot-a"), after=after), "c1"
+
+
+def offers_to_members() -> tuple[list[Violation], str | None]:
+    audit = auditor()
+    for pid in ("bot-a", "rep-1", "rep-2"):
+        audit.handle(Presence(participant=pid, status=PresenceStatus.AWAY))
+    started(audit)  # c1 waits in sales, no offer; the world says rep-9 (no member) is offered it
+    after = with_conversation(fingerprint(audit.board), "c1", offer="rep-9")
+    return crafted(audit, Tick(now=1), after=after), "c1"
+
+
+def forgotten_leave_no_trace() -> tuple[list[Violation], str | None]:
+    audit = started(auditor())  # c1 is held, then vanishes from the world while still held
+    now = fingerprint(audit.board)
+    conversations = {cid: c for cid, c in now.conversations.items() if cid != "c1"}
+    after = attrs.evolve(now, conversations=conversations)
+    return crafted(audit, Tick(now=1), after=after), "c1"
+
+
 CRAFTED: dict[str, Callable[[], tuple[list[Violation], str | None]]] = {
     f.__name__: f
     for f in (
@@ -270,6 +296,7 @@ CRAFTED: dict[str, Callable[[], tuple[list[Violation], str | None]]] = {
         work_conserving, no_message_lost, acting_member, ended_is_silent, close_order,
         refusal_changes_nothing,
         duplicate_changes_nothing, timeouts_first, time_monotonic, books_match,
+        removed_hold_nothing, offers_to_members, forgotten_leave_no_trace,
     )
 }  # fmt: skip
 

@@ -33,13 +33,11 @@ from typing import Any
 import attrs
 
 from handoff_fsm.adapters.scenario_steps import ScenarioStep, read_step
-from handoff_fsm.adapters.scenario_values import ValueReader, describe
+from handoff_fsm.adapters.scenario_values import ValueReader
 from handoff_fsm.config import (
     Config,
     Kind,
     Overflow,
-    OverflowEnd,
-    OverflowReturnToBot,
     OverflowTransfer,
     ParticipantSpec,
     QueueSpec,
@@ -58,18 +56,24 @@ from handoff_fsm.loading import (
     parse_yaml,
     shown,
 )
+from handoff_fsm.vocabulary import PresenceStatus
 
 __all__ = ["DEFAULT_CAPACITY", "Scenario", "ScenarioStep", "load_scenario", "parse_scenario"]
 
 YAML_SUFFIXES = frozenset({".yaml", ".yml"})
 TOP_KEYS = ("settings", "participants", "queues", "steps", "simulation")  # simulation: simulate's
-SETTINGS_KEYS = ("fallback_limit", "escalation_phrases", "cancel_phrases", "survey_timeout")
-PARTICIPANT_KEYS = ("kind", "capacity")
+SETTINGS_KEYS = (
+    "fallback_limit",
+    "escalation_phrases",
+    "cancel_phrases",
+    "survey_timeout",
+    "retention",
+    "dedup_window",
+)
+PARTICIPANT_KEYS = ("kind", "capacity", "presence", "skills")
 QUEUE_KEYS = ("participants", "strategy", "units", "offer_timeout", "wait_timeout", "overflow")
 DEFAULT_CAPACITY = 1
 """A participant's capacity when the file does not give one (SPEC §5 is silent; one at a time)."""
-
-_OVERFLOW_FORMS = "end, return_to_bot or {transfer: QUEUE}"
 
 
 @attrs.frozen
@@ -170,6 +174,9 @@ class _SectionReader(ValueReader):
             given["survey_timeout"] = self.timeout(
                 table["survey_timeout"], "settings.survey_timeout"
             )
+        for key in ("retention", "dedup_window"):
+            if key in table and table[key] is not None:
+                given[key] = self.time(table[key], f"settings.{key}")
         return Settings(**given)
 
     def participants(self, value: object) -> tuple[ParticipantSpec, ...]:
@@ -186,7 +193,14 @@ class _SectionReader(ValueReader):
                 self.fail(f"{place}.kind", "is missing (bot or human)")
             kind = self.choice(fields["kind"], f"{place}.kind", Kind)
             capacity = self.whole(fields.get("capacity", DEFAULT_CAPACITY), f"{place}.capacity", 0)
-            specs.append(ParticipantSpec(id=pid, kind=kind, capacity=capacity))
+            given: dict[str, Any] = {}
+            if "presence" in fields:
+                given["presence"] = self.choice(
+                    fields["presence"], f"{place}.presence", PresenceStatus
+                )
+            if "skills" in fields:
+                given["skills"] = self.levels(fields["skills"], f"{place}.skills")
+            specs.append(ParticipantSpec(id=pid, kind=kind, capacity=capacity, **given))
         return tuple(specs)
 
     def queues(self, value: object, participants: set[str]) -> tuple[QueueSpec, ...]:
@@ -222,18 +236,10 @@ class _SectionReader(ValueReader):
         return QueueSpec(name=name, members=tuple(members), **given)
 
     def overflow(self, value: object, place: str, queue: str, queues: set[str]) -> Overflow:
-        if value == "end":
-            return OverflowEnd()
-        if value == "return_to_bot":
-            return OverflowReturnToBot()
-        if not isinstance(value, dict):
-            self.fail(place, f"must be {_OVERFLOW_FORMS}, got {describe(value)}")
-        table = self.mapping(value, place)
-        if list(table) != ["transfer"]:
-            self.fail(place, f"must be {_OVERFLOW_FORMS}, got keys {', '.join(table) or 'none'}")
-        target = self.text(table["transfer"], f"{place}.transfer")
-        if target == queue:
-            self.fail(f"{place}.transfer", "names the queue itself")
-        if target not in queues:
-            self.fail(f"{place}.transfer", f"names undefined queue {target!r}")
-        return OverflowTransfer(queue=target)
+        overflow = self.overflow_form(value, place)
+        if isinstance(overflow, OverflowTransfer):
+            if overflow.queue == queue:
+                self.fail(f"{place}.transfer", "names the queue itself")
+            if overflow.queue not in queues:
+                self.fail(f"{place}.transfer", f"names undefined queue {overflow.queue!r}")
+        return overflow

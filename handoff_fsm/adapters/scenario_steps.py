@@ -20,7 +20,8 @@ from typing import Any
 import attrs
 
 from handoff_fsm import events
-from handoff_fsm.adapters.scenario_values import ValueReader
+from handoff_fsm.adapters.scenario_values import OVERFLOW_FORMS, ValueReader
+from handoff_fsm.errors import InvalidStep
 from handoff_fsm.events import EVENT_BY_STEP, Event, Tick
 
 STEP_META_KEYS = ("at", "id")
@@ -79,6 +80,10 @@ def read_step(reader: ValueReader, value: object, index: int) -> ScenarioStep:
         elif field.required:
             reader.fail(f"{body_place}.{name}", f"is missing ({field.expects})")
     event = EVENT_BY_STEP[step](**given)
+    try:
+        event.validate()  # the rules beyond one field's shape (a queue's units >= 1)
+    except InvalidStep as exc:
+        reader.fail(f"{body_place}.{exc.field}" if exc.field else body_place, str(exc))
     at_value, at_place = meta.get("at", (None, ""))
     at = None if at_value is None else reader.time(at_value, at_place)
     id_value, id_place = meta.get("id", (None, ""))
@@ -108,11 +113,17 @@ _FIELD_READERS: dict[str, tuple[_Read, str]] = {
     "float": (ValueReader.time, "a number >= 0"),
     "JsonValue": (ValueReader.json_value, "any JSON value"),
     "Mapping[str, JsonValue]": (ValueReader.json_object, "a mapping of text to JSON values"),
+    "int": (lambda reader, value, place: reader.whole(value, place, 0), "a whole number >= 0"),
+    "float | None": (ValueReader.timeout, "a number of seconds > 0, or null"),
+    "tuple[str, ...]": (ValueReader.names, "a list of ids"),
+    "Mapping[str, int]": (ValueReader.levels, "a mapping of skill to level (1 to 10)"),
+    "Overflow": (ValueReader.overflow_form, OVERFLOW_FORMS),
 }
 """Readers by the field's annotation as written in `handoff_fsm.events`."""
 
 
 def _reader_for(annotation: str) -> tuple[_Read, str]:
+    annotation = annotation.replace(" | Unchanged", "")  # absent: the default, UNCHANGED
     if annotation in _FIELD_READERS:
         return _FIELD_READERS[annotation]
     named = getattr(events, annotation, None)

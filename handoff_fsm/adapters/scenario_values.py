@@ -22,11 +22,14 @@ from typing import NoReturn, TypeVar
 
 import attrs
 
+from handoff_fsm.config import Overflow, OverflowEnd, OverflowReturnToBot, OverflowTransfer
 from handoff_fsm.errors import ScenarioError
 from handoff_fsm.events import JsonValue
 from handoff_fsm.loading import one_line
 
 _Choice = TypeVar("_Choice", bound=enum.StrEnum)
+
+OVERFLOW_FORMS = "end, return_to_bot or {transfer: QUEUE}"
 
 
 def describe(value: object) -> str:
@@ -141,6 +144,40 @@ class ValueReader:
         if not isinstance(value, str) or value not in choices._value2member_map_:
             self.fail(place, f"must be one of {allowed}, got {describe(value)}")
         return choices(value)
+
+    def names(self, value: object, place: str) -> tuple[str, ...]:
+        """A list of distinct ids (participants of a queue, queues of a participant)."""
+        items = self.sequence(value, place)
+        names: list[str] = []
+        for i, item in enumerate(items):
+            name = self.text(item, f"{place}[{i}]")
+            if name in names:
+                self.fail(f"{place}[{i}]", f"lists {name!r} a second time")
+            names.append(name)
+        return tuple(names)
+
+    def levels(self, value: object, place: str) -> dict[str, int]:
+        """Skills: a mapping of skill name to level, a whole number from 1 to 10."""
+        table = self.section(value, place)
+        levels = {}
+        for skill, level in table.items():
+            levels[skill] = self.whole(level, join(place, skill), 1)
+            if levels[skill] > 10:
+                self.fail(join(place, skill), f"must be a whole number from 1 to 10, got {level}")
+        return levels
+
+    def overflow_form(self, value: object, place: str) -> Overflow:
+        """end, return_to_bot or {transfer: QUEUE} (whether QUEUE exists is the caller's)."""
+        if value == "end":
+            return OverflowEnd()
+        if value == "return_to_bot":
+            return OverflowReturnToBot()
+        if not isinstance(value, dict):
+            self.fail(place, f"must be {OVERFLOW_FORMS}, got {describe(value)}")
+        table = self.mapping(value, place)
+        if list(table) != ["transfer"]:
+            self.fail(place, f"must be {OVERFLOW_FORMS}, got keys {', '.join(table) or 'none'}")
+        return OverflowTransfer(queue=self.text(table["transfer"], f"{place}.transfer"))
 
     # any JSON
 

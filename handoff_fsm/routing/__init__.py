@@ -8,6 +8,7 @@ Theory of operation: the package splits the router into its parts, each readable
 - `selection`: eligibility (`verdict`) and the strategy's pick;
 - `lines`: the books (lines, tickets, holds) and the queries about them;
 - `offers`: giving a picked participant its conversation, and the life of an offer;
+- `world`: the live changes of participants and queues (add, remove, capacity, membership);
 - `router`: `Router`, the deciding calls (enqueue, serve, release, presence...);
 - `explain`: why each member was or was not chosen;
 - `inspect`: dump, audit and counters, for the testing kit and benchmarks only.

@@ -61,7 +61,7 @@ class RoutingBooks:
                 raise RoutingConfigError(f"participant {spec.id!r} is defined twice")
             if spec.capacity < 0:
                 raise RoutingConfigError(f"participant {spec.id!r} has a negative capacity")
-            self._agents[spec.id] = AgentRecord(spec=spec, memberships=[])
+            self._agents[spec.id] = AgentRecord(spec=spec, memberships=[], presence=spec.presence)
         self._queues: dict[str, QueueRecord] = {}
         self._queue_list: list[QueueRecord] = []
         for order, qspec in enumerate(queues):
@@ -98,23 +98,29 @@ class RoutingBooks:
         ):
             if timeout is not None and not timeout > 0:
                 raise RoutingConfigError(f"queue {spec.name!r}: {name} must be > 0")
-        by_kind: dict[Kind, list[tuple[int, str]]] = {kind: [] for kind in Kind}
         seen: set[str] = set()
-        for position, pid in enumerate(spec.members):
-            agent = self._agents.get(pid)
-            if agent is None:
+        for pid in spec.members:
+            if pid not in self._agents:
                 raise RoutingConfigError(f"queue {spec.name!r} names unknown participant {pid!r}")
             if pid in seen:
                 raise RoutingConfigError(f"queue {spec.name!r} lists {pid!r} twice")
             seen.add(pid)
-            by_kind[agent.spec.kind].append((position, pid))
         queue = QueueRecord(spec=spec, order=order, trees={})
+        self._plant_trees(queue)
+        return queue
+
+    def _plant_trees(self, queue: QueueRecord) -> None:
+        """Build the queue's segment trees (one per kind) from its members, and record each
+        member's leaf in its memberships. O(members): the live changes of the queue's members
+        or strategy rebuild them whole (`routing.world`)."""
+        by_kind: dict[Kind, list[tuple[int, str]]] = {kind: [] for kind in Kind}
+        for position, pid in enumerate(queue.spec.members):
+            by_kind[self._agents[pid].spec.kind].append((position, pid))
         for kind, members in by_kind.items():
             for leaf, (_, pid) in enumerate(members):
-                self._agents[pid].memberships.append((spec.name, leaf))
+                self._agents[pid].memberships.append((queue.spec.name, leaf))
             keys = [leaf_key(queue, self._agents[pid], pos) for pos, pid in members]
             queue.trees[kind] = MinSegmentTree.build(members, keys)
-        return queue
 
     # ------------------------------------------------------------------------- queries
 

@@ -26,7 +26,6 @@ import heapq
 
 from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.routing.explain import Consideration, Explanation, consider_one, explain_wait
-from handoff_fsm.routing.offers import OfferBooks
 from handoff_fsm.routing.records import (
     KINDS_OF_WANTED,
     AgentRecord,
@@ -44,10 +43,11 @@ from handoff_fsm.routing.waits import (
     WaitTrigger,
     Withdrawn,
 )
+from handoff_fsm.routing.world import WorldBooks
 from handoff_fsm.vocabulary import PresenceStatus, Wanted, WithdrawReason
 
 
-class Router(OfferBooks):
+class Router(WorldBooks):
     """The live routing state of one contact center. Not thread-safe; one owner at a time."""
 
     __slots__ = ()

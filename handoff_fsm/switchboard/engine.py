@@ -22,18 +22,21 @@ Rules:
 
 from __future__ import annotations
 
+import math
+
 from handoff_fsm import lifecycle
+from handoff_fsm.config import Config
 from handoff_fsm.effects import Context, Effect
 from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.events import Event, Tick
 from handoff_fsm.routing import Explanation
-from handoff_fsm.switchboard.handlers import Handlers
+from handoff_fsm.switchboard.changes import WorldChanges
 from handoff_fsm.switchboard.result import DUPLICATE, StepResult, StepStatus, check_input
 from handoff_fsm.switchboard.views import ConversationView, ParticipantView, QueueView
 from handoff_fsm.vocabulary import Outcome, State
 
 
-class Switchboard(Handlers):
+class Switchboard(WorldChanges):
     """One contact center's conversations, participants and queues. Not thread-safe: serialise
     calls per switchboard (an embedding service typically owns one per shard)."""
 
@@ -50,9 +53,9 @@ class Switchboard(Handlers):
             now = event.now
         check_input(event, now, step_id)
         if step_id is not None:
-            if step_id in self._seen_ids:
+            if self._is_duplicate(step_id, now):
                 return DUPLICATE
-            self._seen_ids.add(step_id)
+            self._remember_id(step_id, self.now if now is None else max(now, self.now))
         self._out = []
         if now is not None:
             if now < self.now:
@@ -61,6 +64,7 @@ class Switchboard(Handlers):
                 )
                 return self._refused(event, refused, ())
             self._advance(now)
+            self._expire(now)
         fired, self._out = self._out, []
         try:
             getattr(self, self._DISPATCH[type(event)])(event)
@@ -79,6 +83,21 @@ class Switchboard(Handlers):
         """`step`, raising: the effects of an applied step (none for a duplicate), or
         `StepRefused` carrying the effects of the timeouts that fired first (`.effects`)."""
         return self.step(event, now=now, step_id=step_id).unwrap()
+
+    def _is_duplicate(self, step_id: str, now: float | None) -> bool:
+        """Seen, and not yet past its dedup window at this step's time (a retry after the
+        window is new, whether or not the id has left memory yet)."""
+        until = self._seen_ids.get(step_id)
+        return until is not None and (self.now if now is None else max(now, self.now)) < until
+
+    def _remember_id(self, step_id: str, processed: float) -> None:
+        window = self.settings.dedup_window
+        if window is None:
+            self._seen_ids[step_id] = math.inf
+            return
+        until = processed + window
+        self._seen_ids[step_id] = until
+        self._id_expiry.append((until, step_id))
 
     def _refused(
         self, event: Event, refused: StepRefused, effects: tuple[Effect, ...]
@@ -136,10 +155,20 @@ class Switchboard(Handlers):
             context=record.context(),
         )
 
+    @property
+    def world(self) -> Config:
+        """The contact center as it is now: the first `config` with every live change applied
+        (participants and queues added later come last; presence is each one's initial one)."""
+        return Config(
+            settings=self.settings,
+            participants=self._router.participant_specs(),
+            queues=self._router.queue_specs(),
+        )
+
     def queue_views(self) -> tuple[QueueView, ...]:
-        """Every queue's line, in configuration order."""
+        """Every queue's line, in configuration order (queues added later last)."""
         views = []
-        for spec in self.config.queues:
+        for spec in self._router.queue_specs():
             line = self._router.line(spec.name)
             starts = [self._conversations[cid].wait_since for cid in line]
             views.append(
@@ -156,7 +185,7 @@ class Switchboard(Handlers):
         return self._router.explain(conversation)
 
     def participant_views(self) -> tuple[ParticipantView, ...]:
-        """Every participant's presence and load, in configuration order."""
+        """Every participant's presence and load, in configuration order (added later last)."""
         router = self._router
         return tuple(
             ParticipantView(
@@ -168,20 +197,18 @@ class Switchboard(Handlers):
                 holds=router.holds_of(spec.id),
                 offers=router.offers_of(spec.id),
             )
-            for spec in self.config.participants
+            for spec in router.participant_specs()
         )
 
     def forget(self, conversation: str) -> None:
-        """Drop an ended conversation from memory (a long-running service calls this once the
-        conversation is archived). Refused for a live one."""
+        """Drop an ended conversation from memory now (a long-running service calls this once
+        the conversation is archived, or sets `settings.retention`). Refused for a live one."""
         record = self._known(conversation)
         if record.state is not State.ENDED:
             raise StepRefused(
                 ErrorCode.NOT_ENDED, f"conversation {conversation!r} is {record.state}, not ended"
             )
-        del self._conversations[conversation]
-        if self._traces is not None:
-            self._traces.pop(conversation, None)
+        self._drop(record)
 
 
 __all__ = ["Switchboard"]

@@ -17,6 +17,7 @@ Rules:
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 
 from handoff_fsm import lifecycle
@@ -59,7 +60,14 @@ class Moves:
         self._new_waits: list[tuple[ConversationRecord, int, float]] = []
         # participant -> the conversations it monitors, in the order it joined them.
         self._monitoring: dict[str, list[str]] = {}
-        self._seen_ids: set[str] = set()
+        # Step id -> until when it is remembered (inf: no dedup window); ids with a window, and
+        # ended conversations under retention, leave memory in time order (`_expire`).
+        self._seen_ids: dict[str, float] = {}
+        self._id_expiry: deque[tuple[float, str]] = deque()
+        self._ended: deque[tuple[float, ConversationRecord]] = deque()
+        # Timer tokens come from one counter, so a stale timer never matches a conversation
+        # started again under a forgotten one's id.
+        self._tokens = 0
         self._out: list[Effect] = []
         self._escalation_phrases = tuple(p.casefold() for p in self.settings.escalation_phrases)
         self._cancel_phrases = tuple(p.casefold() for p in self.settings.cancel_phrases)
@@ -156,8 +164,12 @@ class Moves:
         self._router.enqueue(record.id, queue, self.now, wanted=wanted, named=named)
         self._wait_begins(record, queue)
 
+    def _token(self) -> int:
+        self._tokens += 1
+        return self._tokens
+
     def _wait_begins(self, record: ConversationRecord, queue: str) -> None:
-        record.wait_token += 1
+        record.wait_token = self._token()
         record.wait_since = self.now
         timeout = self._router.queue(queue).wait_timeout
         if timeout is not None:
@@ -182,7 +194,7 @@ class Moves:
             assert isinstance(decision, Offered)
             if record.state is State.NEW:
                 self._fire(record, Trigger.ENQUEUE)
-            record.offer_token += 1
+            record.offer_token = self._token()
             self._emit(Offer(conversation=record.id, to=decision.participant, queue=decision.queue))
             if decision.expires_at is not None:
                 self._schedule(
@@ -197,7 +209,7 @@ class Moves:
         record.fallbacks = 0
         record.return_bot = None
         record.proposals.clear()
-        record.wait_token += 1  # the wait is over: its timer goes stale
+        record.wait_token = self._token()  # the wait is over: its timer goes stale
         if holder in record.monitors:
             self._drop_monitor(record, holder)
         self._join(record, holder, Role.HOLDER)
@@ -221,7 +233,7 @@ class Moves:
         for monitor in list(record.monitors):
             self._remove(record, monitor)
             self._drop_monitor(record, monitor)
-        record.wait_token += 1
+        record.wait_token = self._token()
         if record.state is State.SURVEY:
             self._emit(Survey(conversation=record.id))
             timeout = self.settings.survey_timeout
@@ -232,12 +244,14 @@ class Moves:
             assert outcome is not None
             self._emit(Ended(conversation=record.id, outcome=outcome))
             self._router.forget(record.id)
+            if self.settings.retention is not None:
+                self._ended.append((self.now + self.settings.retention, record))
         self._serve()
 
     def _bot_to_return_to(self, record: ConversationRecord) -> str | None:
         """The bot that handed this conversation to its wait, if it can take it back now."""
         bot = record.return_bot
-        if bot is None:
+        if bot is None or not self._router.knows(bot):  # gone: removed since it handed over
             return None
         queue = self._router.queue_of(record.id)
         assert queue is not None
@@ -291,6 +305,27 @@ class Moves:
                 self._close(record, Trigger.SURVEY_TIMEOUT)
             self._set_wait_timers()
         self.now = now
+
+    def _expire(self, now: float) -> None:
+        """Forget what retention and the dedup window let go by `now`: ended conversations and
+        step ids, oldest first, O(expired). An entry whose subject changed since (a conversation
+        forgotten and started again, an id processed again after its window) is skipped."""
+        ended = self._ended
+        while ended and ended[0][0] <= now:
+            record = ended.popleft()[1]
+            if self._conversations.get(record.id) is record:
+                self._drop(record)
+        ids = self._id_expiry
+        while ids and ids[0][0] <= now:
+            until, step_id = ids.popleft()
+            if self._seen_ids.get(step_id) == until:
+                del self._seen_ids[step_id]
+
+    def _drop(self, record: ConversationRecord) -> None:
+        """Forget an ended conversation: routing already has (`_close`); its timers are stale."""
+        del self._conversations[record.id]
+        if self._traces is not None:
+            self._traces.pop(record.id, None)
 
     def _wait_ran_out(self, record: ConversationRecord) -> None:
         queue = self._router.queue_of(record.id)

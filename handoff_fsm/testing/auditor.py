@@ -9,6 +9,7 @@ timeouts that time passing fired are done, after), builds a `StepRecord` and run
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterable
 
 import attrs
@@ -57,7 +58,8 @@ class Auditor:
         self.strict = strict
         self.violations: list[Violation] = []
         self.steps = 0
-        self._ids: set[str] = set()
+        # step id -> until when it is a duplicate (the contract's rule, kept independently)
+        self._ids: dict[str, float] = {}
 
     def handle(
         self, event: Event, *, now: float | None = None, step_id: str | None = None
@@ -66,12 +68,19 @@ class Auditor:
         `StepRefused` if it was refused, after the checks)."""
         board = self.board
         before = fingerprint(board)
-        duplicate = step_id is not None and step_id in self._ids
         date = now if now is not None else (event.now if isinstance(event, Tick) else None)
+        until = self._ids.get(step_id) if step_id is not None else None
+        duplicate = (
+            until is not None and (before.now if date is None else max(date, before.now)) < until
+        )
         timeouts: tuple[Effect, ...] = ()
         at_action = before
         if not duplicate and date is not None and date >= before.now:
-            if any(timer[0] <= date for timer in before.timers) and not isinstance(event, Tick):
+            # Time passing fires timeouts and, under retention, forgets ended conversations.
+            passing = any(timer[0] <= date for timer in before.timers) or (
+                board.settings.retention is not None
+            )
+            if passing and not isinstance(event, Tick):
                 twin = copy.deepcopy(board)
                 timeouts = tuple(twin.handle(Tick(now=date)))
                 at_action = fingerprint(twin)
@@ -83,11 +92,14 @@ class Auditor:
         except StepRefused as refused:
             refusal = refused
             effects = tuple(refused.effects)
+        if refusal is None and not duplicate:
+            self.world.apply(event)
         after = fingerprint(board)
         if isinstance(event, Tick) and refusal is None and not duplicate:
             timeouts, at_action = effects, after
-        if step_id is not None:
-            self._ids.add(step_id)
+        if step_id is not None and not duplicate:
+            window = board.settings.dedup_window
+            self._ids[step_id] = math.inf if window is None else after.now + window
         record = StepRecord(
             index=self.steps,
             event=event,

@@ -114,13 +114,13 @@ def fingerprint(board: Switchboard) -> Fingerprint:
             offers=router.offers_of(spec.id),
             idle_since=router.idle_since(spec.id),
         )
-        for spec in board.config.participants
+        for spec in board.world.participants
     }
     queues = {
         spec.name: QueuePrint(
             line=router.line(spec.name), last_picked=router.last_picked(spec.name)
         )
-        for spec in board.config.queues
+        for spec in board.world.queues
     }
     return Fingerprint(
         now=board.now,

@@ -84,6 +84,11 @@ from handoff_fsm.testing.checks.steps import (
     TimeMonotonic,
     TimeoutsFirst,
 )
+from handoff_fsm.testing.checks.world import (
+    ForgottenLeaveNoTrace,
+    OffersToMembers,
+    RemovedHoldNothing,
+)
 
 #: Every invariant, in the order violations are reported.
 CHECKS: tuple[type[Check], ...] = (
@@ -104,6 +109,9 @@ CHECKS: tuple[type[Check], ...] = (
     EndedIsSilent,
     CloseOrder,
     BooksMatch,
+    RemovedHoldNothing,
+    OffersToMembers,
+    ForgottenLeaveNoTrace,
 )
 #: name -> what it guarantees (the first line of its check's docstring).
 INVARIANTS: dict[str, str] = {check.name: check.guarantee() for check in CHECKS}
@@ -121,13 +129,16 @@ __all__ = [
     "DuplicateChangesNothing",
     "EndedIsSilent",
     "Fifo",
+    "ForgottenLeaveNoTrace",
     "InvariantViolation",
     "JoinOrder",
     "LeaveSilence",
     "NoMessageLost",
+    "OffersToMembers",
     "OneHolder",
     "OneOffer",
     "RefusalChangesNothing",
+    "RemovedHoldNothing",
     "RosterCheck",
     "StepRecord",
     "TimeMonotonic",

@@ -23,8 +23,18 @@ from handoff_fsm.effects import (
 )
 from handoff_fsm.errors import HandoffError
 from handoff_fsm.events import (
+    UNCHANGED,
+    AddParticipant,
+    AddQueue,
     Event,
+    JoinQueue,
+    LeaveQueue,
     PresenceStatus,
+    RemoveParticipant,
+    RemoveQueue,
+    SetCapacity,
+    SetSkills,
+    UpdateQueue,
     Wanted,
 )
 from handoff_fsm.testing.fingerprint import ConversationPrint, Fingerprint
@@ -101,10 +111,70 @@ class World:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.participants: dict[str, ParticipantSpec] = {p.id: p for p in config.participants}
-        self.queues: dict[str, QueueSpec] = {q.name: q for q in config.queues}
-        self.units: dict[str, int] = {q.name: q.units for q in config.queues}
+        self.participants: dict[str, ParticipantSpec] = {}
+        self.queues: dict[str, QueueSpec] = {}
+        self.units: dict[str, int] = {}
+        self.refresh(config)
         self.cancel_phrases = tuple(p.casefold() for p in config.settings.cancel_phrases)
+
+    def refresh(self, world: Config) -> None:
+        """Learn a whole world. What was removed stays known (its kind, its last capacity), so
+        effects about it still read."""
+        self.config = world
+        self.participants.update((p.id, p) for p in world.participants)
+        self.queues = {q.name: q for q in world.queues}
+        self.units.update((q.name, q.units) for q in world.queues)
+
+    def apply(self, event: Event) -> None:
+        """Follow an accepted live change (SPEC §5), from the event alone: the contract's world,
+        never the router's copy (a router that books another capacity is caught)."""
+        queues, people = self.queues, self.participants
+        match event:
+            case AddParticipant():
+                people[event.participant] = ParticipantSpec(
+                    id=event.participant, kind=event.kind, capacity=event.capacity,
+                    presence=event.presence, skills=event.skills,
+                )  # fmt: skip
+                for name in event.queues:
+                    self._members(name, (*queues[name].members, event.participant))
+            case RemoveParticipant():
+                for name, spec in list(queues.items()):
+                    kept = tuple(m for m in spec.members if m != event.participant)
+                    self._members(name, kept)
+            case SetCapacity():
+                people[event.participant] = attrs.evolve(
+                    people[event.participant], capacity=event.capacity
+                )
+            case SetSkills():
+                people[event.participant] = attrs.evolve(
+                    people[event.participant], skills=event.skills
+                )
+            case JoinQueue():
+                self._members(event.queue, (*queues[event.queue].members, event.participant))
+            case LeaveQueue():
+                members = queues[event.queue].members
+                self._members(event.queue, tuple(m for m in members if m != event.participant))
+            case AddQueue():
+                queues[event.queue] = QueueSpec(
+                    name=event.queue, members=event.participants, strategy=event.strategy,
+                    units=event.units, offer_timeout=event.offer_timeout,
+                    wait_timeout=event.wait_timeout, overflow=event.overflow,
+                )  # fmt: skip
+            case UpdateQueue():
+                changes = {
+                    f.name: getattr(event, f.name)
+                    for f in attrs.fields(UpdateQueue)
+                    if f.name != "queue" and getattr(event, f.name) is not UNCHANGED
+                }
+                queues[event.queue] = attrs.evolve(queues[event.queue], **changes)
+            case RemoveQueue():
+                del queues[event.queue]
+            case _:
+                return
+        self.units.update((name, q.units) for name, q in queues.items())
+
+    def _members(self, queue: str, members: tuple[str, ...]) -> None:
+        self.queues[queue] = attrs.evolve(self.queues[queue], members=members)
 
     def kind(self, pid: str) -> Kind | None:
         spec = self.participants.get(pid)

@@ -269,16 +269,22 @@ class EndedIsSilent(Check):
 
     def observe(self, step: StepRecord) -> Iterator[Violation]:
         cid = step.conversation
+        # Forgotten (`forget`, or retention before this step's action), then started again.
+        restarted = (
+            step.accepted
+            and isinstance(step.event, Start)
+            and cid not in step.at_action.conversations
+        )
         if step.accepted and cid in self._ended:
-            if isinstance(step.event, Start) and cid not in step.before.conversations:
-                del self._ended[cid]  # forgotten (`Switchboard.forget`), then a new one started
+            if restarted:
+                del self._ended[cid]
             else:
                 yield self.violation(step, cid, f"{step.event.STEP} accepted after it ended")
-        for effect in step.effects:
+        for i, effect in enumerate(step.effects):
             about = effect.conversation
             if about in self._ended:
                 yield self.violation(step, about, f"{effect.KIND} to {effect.to} after it ended")
-            if isinstance(effect, Ended):
+            if isinstance(effect, Ended) and not (restarted and about == cid and i < step.fired):
                 self._ended.setdefault(about, effect.outcome)
         for about, outcome in self._ended.items():
             conv = step.after.conversations.get(about)

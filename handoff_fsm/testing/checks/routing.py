@@ -16,6 +16,8 @@ from handoff_fsm.effects import (
 from handoff_fsm.events import (
     Presence,
     PresenceStatus,
+    RemoveParticipant,
+    SetCapacity,
 )
 from handoff_fsm.lifecycle import BOT_HOLDING_STATES, HOLDING_STATES, State
 from handoff_fsm.testing.checks.base import (
@@ -23,7 +25,9 @@ from handoff_fsm.testing.checks.base import (
     RosterCheck,
     StepRecord,
     Violation,
+    World,
 )
+from handoff_fsm.testing.fingerprint import Fingerprint
 
 
 class OneHolder(RosterCheck):
@@ -69,20 +73,33 @@ class OneHolder(RosterCheck):
 
 
 class Capacity(RosterCheck):
-    """No participant's load (holds and offers out, in their queue's units) ever exceeds the
-    capacity its configuration gives it.
+    """No participant's load (holds and offers out, in their queue's units) ever exceeds its
+    capacity, but for the holds it kept when a live change set its capacity below its load: then
+    it has no offer out and its load does not grow until it is below its capacity again.
     """
 
     name = "capacity"
+
+    def __init__(self, world: World, start: Fingerprint) -> None:
+        super().__init__(world, start)
+        self._streamed: dict[str, int] = {}
 
     def observe(self, step: StepRecord) -> Iterator[Violation]:
         for effect in step.effects:
             self._roster.apply(effect)
         streamed = self._roster.loads(self.world.hold_units(step.after), self.world.units)
+        previous, self._streamed = self._streamed, streamed
         for pid, seat in step.after.participants.items():
             capacity = self.world.capacity(pid)
-            for source, load in (("its load", seat.load), ("the stream", streamed.get(pid, 0))):
-                if load > capacity:
+            was = step.before.participants.get(pid)
+            lowered = isinstance(step.event, SetCapacity) and step.event.participant == pid
+            sources = (
+                ("its load", seat.load, was.load if was is not None else 0),
+                ("the stream", streamed.get(pid, 0), previous.get(pid, 0)),
+            )
+            for source, load, before in sources:
+                kept = (lowered or load <= before) and not seat.offers
+                if load > capacity and not kept:
                     yield self.violation(
                         step, None, f"{pid} uses {load} units by {source}, capacity {capacity}"
                     )
@@ -137,10 +154,13 @@ class Fifo(Check):
         yield from self._pick_order(step)
 
     def _drop_backs(self, step: StepRecord) -> set[str]:
-        """Holds that went back into their line because their holder went offline."""
+        """Holds that went back into their line because their holder went offline (or was
+        removed, which goes offline first)."""
         event = step.event
-        if not (isinstance(event, Presence) and event.status is PresenceStatus.OFFLINE):
+        offline = isinstance(event, Presence) and event.status is PresenceStatus.OFFLINE
+        if not (offline or isinstance(event, RemoveParticipant)):
             return set()
+        assert isinstance(event, Presence | RemoveParticipant)
         return {
             cid
             for cid, conv in step.before.conversations.items()
