@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from store_kit import CONFIG, SCENARIO_FILES, Call, board_state, calls_of, drive, runs
 
 from handoff_fsm.adapters.scenario import load_scenario
@@ -33,10 +35,19 @@ def round_trip(board: Switchboard) -> Switchboard:
     return loaded
 
 
+#: The same center with retention and a dedup window: ended conversations and step ids leave
+#: memory in time, so the checkpoint carries what is still to be forgotten, with its time.
+WINDOWS = attrs.evolve(
+    CONFIG, settings=attrs.evolve(CONFIG.settings, retention=20.0, dedup_window=10.0)
+)
+
+
 @settings(max_examples=150)
-@given(calls=runs())
-def test_property_every_drawn_state_loads_back_to_the_same_state(calls: list[Call]) -> None:
-    board = Switchboard(CONFIG)
+@given(calls=runs(), windows=st.booleans())
+def test_property_every_drawn_state_loads_back_to_the_same_state(
+    calls: list[Call], windows: bool
+) -> None:
+    board = Switchboard(WINDOWS if windows else CONFIG)
     for n in range(len(calls) + 1):
         assert board_state(round_trip(board)) == board_state(board), n
         if n < len(calls):
