@@ -12,6 +12,7 @@ from store_kit import CONFIG, board_state
 
 from handoff_fsm.adapters.cli import main
 from handoff_fsm.adapters.store import DurableSwitchboard, Store, StoreCorruptError
+from handoff_fsm.adapters.store import checkpoint_codec as codec
 from handoff_fsm.adapters.store.checkpoints import (
     LiveCheckpoint,
     digest_of,
@@ -146,4 +147,5 @@ def test_a_restore_that_re_applied_steps_rewrites_every_row_once(tmp_path: Path)
         assert {key for kind, key, *_ in writes.puts if kind == "conversation"} == {
             f"c{n}" for n in range(5)
         }
-        assert json.loads(next(b for k, _, _, b, _ in writes.puts if k == "globals"))["codec"] == 1
+        globals_row = next(b for k, _, _, b, _ in writes.puts if k == "globals")
+        assert json.loads(globals_row)["codec"] == codec.CODEC_VERSION

@@ -192,10 +192,10 @@ def load(
     heapq.heapify(timers)
     board._timers._heap = timers
     for until, cid in g.rows("ended", 2):
-        record = board._conversations.get(_text(cid, g))
-        if record is None or record.state is not State.ENDED:
+        ended = board._conversations.get(_text(cid, g))
+        if ended is None or ended.state is not State.ENDED:
             raise StoreError(f"{where}: globals.ended names {cid!r}, not an ended conversation")
-        board._ended.append((_num(until, g), record))
+        board._ended.append((_num(until, g), ended))
     for pid, agent in router._agents.items():
         if pid not in participants:
             raise StoreError(f"{where}: no row for participant {pid!r}")
