@@ -21,7 +21,16 @@ from store_kit import CONFIG, SCENARIO_FILES, Call, board_state, calls_of, drive
 from handoff_fsm.adapters.scenario import load_scenario
 from handoff_fsm.adapters.store import StoreError
 from handoff_fsm.adapters.store import checkpoint_codec as codec
-from handoff_fsm.events import Presence, PresenceStatus, Start, Transfer, Wanted
+from handoff_fsm.events import (
+    AddParticipant,
+    Kind,
+    Presence,
+    PresenceStatus,
+    RemoveQueue,
+    Start,
+    Transfer,
+    Wanted,
+)
 from handoff_fsm.switchboard import Switchboard
 
 
@@ -118,6 +127,10 @@ def test_a_presence_change_touches_the_waits_that_named_the_participant_silently
         (lambda g: g.update(now="soon"), "'now' is not a number"),
         (lambda g: g.update(codec=99), "codec version 99"),
         (lambda g: g.pop("timer_seq"), "has no 'timer_seq'"),
+        (lambda g: g.update(tokens=1.5), "'tokens' is not an integer"),
+        (lambda g: g.update(ended=[[3, "c9"]]), "globals.ended names 'c9'"),
+        (lambda g: g.update(id_expiry=[["x"]]), "'id_expiry' is not a list of 2-item lists"),
+        (lambda g: g.update(world={"queues": 3}), "globals.world: cannot be read back"),
     ],
 )
 def test_a_damaged_row_is_one_line_naming_it(change: object, problem: str) -> None:
@@ -125,3 +138,13 @@ def test_a_damaged_row_is_one_line_naming_it(change: object, problem: str) -> No
     change(g)  # type: ignore[operator]
     with pytest.raises(StoreError, match=problem):
         codec.load(CONFIG, g, participants, list(conversations.items()), "here")
+
+
+def test_the_world_changed_by_live_changes_is_in_the_globals_row_only_when_it_differs() -> None:
+    board = Switchboard(CONFIG)
+    assert codec.encode_globals(board)["world"] is None
+    board.handle(RemoveQueue(queue="q2"), now=0)
+    board.handle(AddParticipant(participant="rep-9", kind=Kind.HUMAN, queues=("q1",)), now=0)
+    loaded = round_trip(board)
+    assert loaded.world == board.world != CONFIG
+    assert loaded.config == CONFIG  # the store's first config stays what it was

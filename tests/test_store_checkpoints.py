@@ -20,7 +20,14 @@ from handoff_fsm.adapters.store.checkpoints import (
     write_marker,
 )
 from handoff_fsm.adapters.store.maintenance import verify
-from handoff_fsm.events import CustomerMessage, Start, Tick
+from handoff_fsm.events import (
+    CustomerMessage,
+    Presence,
+    PresenceStatus,
+    RemoveParticipant,
+    Start,
+    Tick,
+)
 
 
 def _store(path: Path, conversations: int = 3) -> None:
@@ -131,6 +138,30 @@ def test_a_checkpoint_writes_only_the_rows_its_steps_touched(tmp_path: Path) -> 
     with Store.open(path) as store:
         reference = store.restore().switchboard
         assert board_state(reference) == board_state(board.switchboard)
+        verify(store)
+
+
+def test_a_live_change_rewrites_every_participant_row_and_drops_a_removed_one(
+    tmp_path: Path,
+) -> None:
+    """Memberships of every member of a queue may move with one live change; a removed
+    participant's row goes, or the digest would not be the state's."""
+    path = tmp_path / "s.db"
+    with DurableSwitchboard(Store.create(path, CONFIG), checkpoint_every=1000) as board:
+        board.checkpoint()
+        live = board._writer.live
+        board.handle(Presence(participant="bot-b", status=PresenceStatus.OFFLINE), now=1)
+        board.handle(RemoveParticipant(participant="bot-b"), now=2)
+        writes = live.rows_now(board.switchboard, board.seq)
+        assert sorted(key for kind, key, *_ in writes.puts if kind == "participant") == [
+            "bot-a",
+            "rep-1",
+            "rep-2",
+        ]
+        assert writes.deletes == [("participant", "bot-b")]
+        board.checkpoint()
+    with Store.open(path) as store:
+        assert board_state(store.restore().switchboard) == board_state(board.switchboard)
         verify(store)
 
 
