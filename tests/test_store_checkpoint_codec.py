@@ -23,9 +23,12 @@ from handoff_fsm.adapters.store import StoreError
 from handoff_fsm.adapters.store import checkpoint_codec as codec
 from handoff_fsm.events import (
     AddParticipant,
+    Event,
     Kind,
+    LeaveQueue,
     Presence,
     PresenceStatus,
+    RemoveParticipant,
     RemoveQueue,
     Start,
     Transfer,
@@ -102,9 +105,19 @@ def test_a_traced_switchboard_is_refused_rather_than_checkpointed_without_its_tr
         codec.check_shape(Switchboard(CONFIG, trace=True))
 
 
-def test_a_presence_change_touches_the_waits_that_named_the_participant_silently() -> None:
+@pytest.mark.parametrize(
+    "event",
+    [
+        Presence(participant="rep-1", status=PresenceStatus.OFFLINE),
+        LeaveQueue(participant="rep-1", queue="q1"),
+        RemoveParticipant(participant="rep-1"),
+    ],
+    ids=lambda e: e.STEP,
+)
+def test_a_step_touches_the_waits_that_named_its_participant_silently(event: Event) -> None:
     """The one change no effect names: a wait that named rep-1 asks the whole queue when rep-1
-    goes offline. Without `touched_before` the checkpoint would keep the old request."""
+    goes offline, leaves the queue or is removed. Without `touched_before` the checkpoint would
+    keep the old request."""
     board = Switchboard(CONFIG)
     board.handle(Presence(participant="rep-2", status=PresenceStatus.OFFLINE), now=0)
     board.handle(Start(conversation="c1", queue="q1"), now=0)  # bot-a holds it
@@ -113,7 +126,6 @@ def test_a_presence_change_touches_the_waits_that_named_the_participant_silently
                  to="rep-1"), now=1,
     )  # fmt: skip
     board.handle(Presence(participant="rep-1", status=PresenceStatus.AWAY), now=2)
-    event = Presence(participant="rep-1", status=PresenceStatus.OFFLINE)
     before = codec.touched_before(board, event)
     effects = board.handle(event, now=3)
     conversations: set[str] = set()

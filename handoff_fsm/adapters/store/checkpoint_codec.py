@@ -269,8 +269,9 @@ def encode_all(board: Switchboard) -> tuple[Row, dict[str, Row], dict[str, Row]]
 
 def touched_before(board: Switchboard, event: Event) -> set[str]:
     """Conversations a step may change without naming them in its effects, read before it runs:
-    a presence change widens the waits that named the participant, silently."""
-    if isinstance(event, Presence):
+    a presence change widens the waits that named the participant, silently; so does leaving a
+    queue, and being removed (which goes offline first)."""
+    if isinstance(event, Presence | LeaveQueue | RemoveParticipant):
         return set(router_of(board)._named_waits.get(event.participant, ()))
     return set()
 
