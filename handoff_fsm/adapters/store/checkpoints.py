@@ -167,8 +167,8 @@ class LiveCheckpoint:
         participants = codec.router_of(board)._agents
         pids: Iterable[str] = self._participants
         if everything or self._all_participants:
-            kept = (k for kind, k in self._hashes if kind == PARTICIPANT)
-            pids = dict.fromkeys([*participants, *kept])
+            stored = [k for kind, k in self._hashes if kind == PARTICIPANT]
+            pids = dict.fromkeys([*participants, *stored])
         for pid in pids:
             if pid in participants:
                 writes.put(PARTICIPANT, pid, dumps(codec.encode_participant(board, pid)))
