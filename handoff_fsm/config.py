@@ -9,11 +9,43 @@ strategy is `highest_capacity`, a wait that runs out ends the conversation `unse
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 
 import attrs
 
 from handoff_fsm.vocabulary import Kind, Strategy
+
+
+class Skills(Mapping[str, int]):
+    """A participant's skills (name -> level 1..10): an immutable mapping that pickles and
+    compares by value, so a spec stays a frozen value."""
+
+    __slots__ = ("_levels",)
+
+    def __init__(self, levels: Mapping[str, int] | None = None) -> None:
+        self._levels = dict(sorted((levels or {}).items()))
+
+    def __getitem__(self, name: str) -> int:
+        return self._levels[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._levels)
+
+    def __len__(self) -> int:
+        return len(self._levels)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._levels.items()))
+
+    def __repr__(self) -> str:
+        return f"Skills({self._levels!r})"
+
+    def __reduce__(self) -> tuple[type[Skills], tuple[dict[str, int]]]:
+        return (Skills, (self._levels,))
+
+
+def _skills(value: Mapping[str, int] | None) -> Skills:
+    return value if isinstance(value, Skills) else Skills(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -21,6 +53,23 @@ class ParticipantSpec:
     id: str
     kind: Kind
     capacity: int
+    skills: Mapping[str, int] = attrs.field(factory=Skills, converter=_skills)
+
+
+@attrs.frozen(kw_only=True)
+class Requirement:
+    """What a request asks of whoever takes it: `skill` at `level` or above; with `for`
+    (seconds), only until the current wait has lasted that long (the wait relaxes)."""
+
+    skill: str
+    level: int = 1
+    for_: float | None = None
+
+    def met_by(self, skills: Mapping[str, int]) -> bool:
+        return skills.get(self.skill, 0) >= self.level
+
+    def to_json(self) -> dict[str, str | int | float | None]:
+        return {"skill": self.skill, "level": self.level, "for": self.for_}
 
 
 @attrs.frozen(kw_only=True)
@@ -52,6 +101,8 @@ class QueueSpec:
     offer_timeout: float | None = None
     wait_timeout: float | None = None
     overflow: Overflow = attrs.field(factory=OverflowEnd)
+    priority: int = 0
+    wrap_up: float | None = None
 
 
 DEFAULT_ESCALATION_PHRASES = ("talk to agent", "speak to agent", "chat with an agent")
@@ -60,12 +111,15 @@ DEFAULT_CANCEL_PHRASES = ("never mind", "cancel")
 
 @attrs.frozen(kw_only=True)
 class Settings:
-    """Handoff settings. Phrases match case-insensitively anywhere in a customer message."""
+    """Handoff settings. Escalation phrases match case-insensitively anywhere in a customer
+    message; a cancel phrase must be the whole message (case, surrounding white space and a
+    trailing `.`, `!` or `?` aside)."""
 
     fallback_limit: int = 3
     escalation_phrases: tuple[str, ...] = DEFAULT_ESCALATION_PHRASES
     cancel_phrases: tuple[str, ...] = DEFAULT_CANCEL_PHRASES
     survey_timeout: float | None = None
+    missed_offers_to_away: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -97,6 +151,8 @@ __all__ = [
     "OverflowTransfer",
     "ParticipantSpec",
     "QueueSpec",
+    "Requirement",
     "Settings",
+    "Skills",
     "Strategy",
 ]

@@ -20,6 +20,8 @@ from typing import ClassVar, TypeAlias
 
 import attrs
 
+from handoff_fsm.config import Requirement
+from handoff_fsm.effects import Entry
 from handoff_fsm.errors import InvalidStep
 from handoff_fsm.values import describe, json_problem, mapping_problem, text_problem, time_problem
 from handoff_fsm.vocabulary import JsonValue, PresenceStatus, Wanted
@@ -45,6 +47,12 @@ class Start(_Step):
     conversation: str
     queue: str
     variables: Mapping[str, JsonValue] = attrs.field(factory=dict)
+    # None: a bot when the queue has a bot member (bots take first), else anyone.
+    kind: Wanted | None = None
+    to: str | None = None
+    requires: tuple[Requirement, ...] = attrs.field(default=(), converter=tuple)
+    priority: int | None = None  # None: the queue's
+    transcript: tuple[Entry, ...] = attrs.field(default=(), converter=tuple)
 
 
 @attrs.frozen(kw_only=True)
@@ -96,6 +104,9 @@ class Escalate(_Step):
     conversation: str
     participant: str
     reason: str = "explicit"
+    variables: Mapping[str, JsonValue] = attrs.field(factory=dict)
+    requires: tuple[Requirement, ...] = attrs.field(default=(), converter=tuple)
+    priority: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -122,6 +133,10 @@ class Transfer(_Step):
     queue: str
     kind: Wanted = Wanted.ANY
     to: str | None = None
+    reason: str | None = None
+    variables: Mapping[str, JsonValue] = attrs.field(factory=dict)
+    requires: tuple[Requirement, ...] = attrs.field(default=(), converter=tuple)
+    priority: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -215,6 +230,18 @@ class Tick(_Step):
         return None
 
 
+@attrs.frozen(kw_only=True)
+class WrapUpDone(_Step):
+    """A human ends its wrap-up of every conversation (its units are free again)."""
+
+    STEP: ClassVar[str] = "wrap_up_done"
+    participant: str
+
+    @property
+    def conversation(self) -> None:
+        return None
+
+
 Event: TypeAlias = (
     Start
     | CustomerMessage
@@ -237,12 +264,13 @@ Event: TypeAlias = (
     | SurveyResponse
     | CustomerLeft
     | Tick
+    | WrapUpDone
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
     Start, CustomerMessage, BotMessage, Fallback, SetVariable, Escalate, Accept, Decline,
     AgentMessage, Transfer, Cancel, Presence, Propose, Approve, Reject, Monitor, TakeOver, End,
-    SurveyResponse, CustomerLeft, Tick,
+    SurveyResponse, CustomerLeft, Tick, WrapUpDone,
 )  # fmt: skip
 EVENT_BY_STEP: dict[str, type[Event]] = {cls.STEP: cls for cls in EVENT_TYPES}
 
@@ -271,6 +299,44 @@ def _choice(choices: type[enum.StrEnum]) -> _Check:
     return check
 
 
+def _priority(value: object) -> str | None:
+    if value is None or (
+        isinstance(value, int) and not isinstance(value, bool) and abs(value) <= 1000
+    ):
+        return None
+    return f"must be a whole number from -1000 to 1000, got {describe(value)}"
+
+
+def _requirements(value: object) -> str | None:
+    if not isinstance(value, tuple):
+        return f"must be a list of requirements, got {describe(value)}"
+    for i, item in enumerate(value):
+        if not isinstance(item, Requirement):
+            return f"[{i}] must be a requirement {{skill, level, for}}, got {describe(item)}"
+        problem = text_problem(item.skill)
+        if problem is not None:
+            return f"[{i}].skill {problem}"
+        if isinstance(item.level, bool) or not isinstance(item.level, int):
+            return f"[{i}].level must be a whole number 1 to 10, got {describe(item.level)}"
+        if not 1 <= item.level <= 10:
+            return f"[{i}].level must be a whole number 1 to 10, got {item.level}"
+        if item.for_ is not None and (time_problem(item.for_) is not None or not item.for_ > 0):
+            return f"[{i}].for must be a number of seconds > 0, got {describe(item.for_)}"
+    return None
+
+
+def _entries(value: object) -> str | None:
+    if not isinstance(value, tuple):
+        return f"must be a list of {{from, text}}, got {describe(value)}"
+    for i, item in enumerate(value):
+        if not isinstance(item, Entry):
+            return f"[{i}] must be a transcript entry {{from, text}}, got {describe(item)}"
+        problem = text_problem(item.sender) or text_problem(item.text)
+        if problem is not None:
+            return f"[{i}] {problem}"
+    return None
+
+
 FIELD_CHECKS: dict[str, _Check] = {
     "str": text_problem,
     "str | None": _optional_text,
@@ -280,6 +346,10 @@ FIELD_CHECKS: dict[str, _Check] = {
     "Mapping[str, JsonValue]": mapping_problem,
     "Wanted": _choice(Wanted),
     "PresenceStatus": _choice(PresenceStatus),
+    "Wanted | None": lambda value: None if value is None else _choice(Wanted)(value),
+    "int | None": _priority,
+    "tuple[Requirement, ...]": _requirements,
+    "tuple[Entry, ...]": _entries,
 }
 """The check of a field, by its annotation as written in this module."""
 
@@ -327,4 +397,5 @@ __all__ = [
     "Tick",
     "Transfer",
     "Wanted",
+    "WrapUpDone",
 ]

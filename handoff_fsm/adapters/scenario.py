@@ -63,9 +63,24 @@ __all__ = ["DEFAULT_CAPACITY", "Scenario", "ScenarioStep", "load_scenario", "par
 
 YAML_SUFFIXES = frozenset({".yaml", ".yml"})
 TOP_KEYS = ("settings", "participants", "queues", "steps", "simulation")  # simulation: simulate's
-SETTINGS_KEYS = ("fallback_limit", "escalation_phrases", "cancel_phrases", "survey_timeout")
-PARTICIPANT_KEYS = ("kind", "capacity")
-QUEUE_KEYS = ("participants", "strategy", "units", "offer_timeout", "wait_timeout", "overflow")
+SETTINGS_KEYS = (
+    "fallback_limit",
+    "escalation_phrases",
+    "cancel_phrases",
+    "survey_timeout",
+    "missed_offers_to_away",
+)
+PARTICIPANT_KEYS = ("kind", "capacity", "skills")
+QUEUE_KEYS = (
+    "participants",
+    "strategy",
+    "units",
+    "offer_timeout",
+    "wait_timeout",
+    "overflow",
+    "priority",
+    "wrap_up",
+)
 DEFAULT_CAPACITY = 1
 """A participant's capacity when the file does not give one (SPEC §5 is silent; one at a time)."""
 
@@ -170,6 +185,10 @@ class _SectionReader(ValueReader):
             given["survey_timeout"] = self.timeout(
                 table["survey_timeout"], "settings.survey_timeout"
             )
+        if "missed_offers_to_away" in table:
+            given["missed_offers_to_away"] = self.whole(
+                table["missed_offers_to_away"], "settings.missed_offers_to_away", 0
+            )
         return Settings(**given)
 
     def participants(self, value: object) -> tuple[ParticipantSpec, ...]:
@@ -186,7 +205,8 @@ class _SectionReader(ValueReader):
                 self.fail(f"{place}.kind", "is missing (bot or human)")
             kind = self.choice(fields["kind"], f"{place}.kind", Kind)
             capacity = self.whole(fields.get("capacity", DEFAULT_CAPACITY), f"{place}.capacity", 0)
-            specs.append(ParticipantSpec(id=pid, kind=kind, capacity=capacity))
+            skills = self.skills(fields.get("skills"), f"{place}.skills")
+            specs.append(ParticipantSpec(id=pid, kind=kind, capacity=capacity, skills=skills))
         return tuple(specs)
 
     def queues(self, value: object, participants: set[str]) -> tuple[QueueSpec, ...]:
@@ -217,6 +237,10 @@ class _SectionReader(ValueReader):
         for key in ("offer_timeout", "wait_timeout"):
             if key in fields:
                 given[key] = self.timeout(fields[key], f"{place}.{key}")
+        if fields.get("priority") is not None:
+            given["priority"] = self.priority(fields["priority"], f"{place}.priority")
+        if "wrap_up" in fields:
+            given["wrap_up"] = self.timeout(fields["wrap_up"], f"{place}.wrap_up")
         if "overflow" in fields:
             given["overflow"] = self.overflow(fields["overflow"], f"{place}.overflow", name, queues)
         return QueueSpec(name=name, members=tuple(members), **given)

@@ -108,6 +108,10 @@ _FIELD_READERS: dict[str, tuple[_Read, str]] = {
     "float": (ValueReader.time, "a number >= 0"),
     "JsonValue": (ValueReader.json_value, "any JSON value"),
     "Mapping[str, JsonValue]": (ValueReader.json_object, "a mapping of text to JSON values"),
+    "Wanted | None": (ValueReader.optional_wanted, "bot, human or any"),
+    "int | None": (ValueReader.priority, "a whole number from -1000 to 1000"),
+    "tuple[Requirement, ...]": (ValueReader.requirements, "a list of {skill, level, for}"),
+    "tuple[Entry, ...]": (ValueReader.entries, "a list of {from, text}"),
 }
 """Readers by the field's annotation as written in `handoff_fsm.events`."""
 

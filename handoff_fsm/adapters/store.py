@@ -143,9 +143,10 @@ def config_to_json(config: Config) -> dict[str, JsonValue]:
             "escalation_phrases": list(settings.escalation_phrases),
             "cancel_phrases": list(settings.cancel_phrases),
             "survey_timeout": settings.survey_timeout,
+            "missed_offers_to_away": settings.missed_offers_to_away,
         },
         "participants": {
-            spec.id: {"kind": spec.kind.value, "capacity": spec.capacity}
+            spec.id: {"kind": spec.kind.value, "capacity": spec.capacity, "skills": dict(spec.skills)}
             for spec in config.participants
         },
         "queues": {queue.name: _queue_to_json(queue) for queue in config.queues},
@@ -168,6 +169,8 @@ def _queue_to_json(queue: QueueSpec) -> dict[str, JsonValue]:
         "offer_timeout": queue.offer_timeout,
         "wait_timeout": queue.wait_timeout,
         "overflow": overflow,
+        "priority": queue.priority,
+        "wrap_up": queue.wrap_up,
     }
 
 
@@ -187,6 +190,9 @@ def _problem(error: ScenarioError) -> str:
 
 
 def _plain(value: object) -> JsonValue:
+    to_json = getattr(value, "to_json", None)  # a requirement, a transcript entry
+    if callable(to_json):
+        return _plain(to_json())
     if isinstance(value, Mapping):
         return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

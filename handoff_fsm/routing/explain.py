@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import attrs
 
+from handoff_fsm.config import Requirement
 from handoff_fsm.routing.records import AgentRecord, QueueRecord, WaitRecord
 from handoff_fsm.routing.segment_tree import Key
 from handoff_fsm.routing.selection import Verdict, rank, verdict
@@ -28,6 +29,7 @@ _VERDICT_TEXT = {
     Verdict.DECLINED_BEFORE: "declined or let time out an offer of it in this wait",
     Verdict.NOT_NAMED: "not the named participant",
     Verdict.RANKED_LOWER: "eligible, ranked lower by the strategy",
+    Verdict.UNMET_REQUIREMENT: "lacks a required skill",
 }
 
 
@@ -51,6 +53,7 @@ class Explanation:
     considered: tuple[Consideration, ...]
     chosen: str | None
     offered: bool = False
+    requires: tuple[Requirement, ...] = ()
 
     def render(self) -> str:
         asked = "a bot or a human" if self.wanted is Wanted.ANY else f"a {self.wanted}"
@@ -67,6 +70,8 @@ class Explanation:
                 why = f"not a {self.wanted}"
             elif c.verdict is Verdict.NOT_NAMED:
                 why = f"not {self.named}, asked for by name"
+            elif c.verdict is Verdict.UNMET_REQUIREMENT:
+                why = "lacks " + ", ".join(f"{r.skill} >= {r.level}" for r in self.requires)
             elif c.verdict is Verdict.CHOSEN and self.offered:
                 why = "chosen, offer out"
             lines.append(f"  {c.participant:<{width}}  {why} (capacity left {c.remaining})")
@@ -111,6 +116,7 @@ def explain_wait(rec: WaitRecord, q: QueueRecord, agents: dict[str, AgentRecord]
         considered=considered,
         chosen=chosen,
         offered=rec.offer is not None,
+        requires=rec.requires,
     )
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 
-from handoff_fsm.config import OverflowTransfer, ParticipantSpec, QueueSpec
+from handoff_fsm.config import OverflowTransfer, ParticipantSpec, QueueSpec, Requirement
 from handoff_fsm.errors import ErrorCode, RoutingConfigError, StepRefused
 from handoff_fsm.routing.records import (
     AgentRecord,
@@ -30,6 +30,7 @@ from handoff_fsm.routing.records import (
     has_room,
     insert_ticket,
     leaf_key,
+    place_of,
     remove_ticket,
 )
 from handoff_fsm.routing.segment_tree import MinSegmentTree
@@ -207,6 +208,33 @@ class RoutingBooks:
         q = self._queue(queue)
         return None if q.last_picked < 0 else q.spec.members[q.last_picked]
 
+    def has_kind(self, queue: str, kind: Kind) -> bool:
+        """Whether `queue` has a member of `kind`."""
+        return self._queue(queue).trees[kind].size > 0
+
+    def requires(self, conversation: str) -> tuple[Requirement, ...]:
+        """The requirements of its current request that have not relaxed yet."""
+        rec = self._conversations.get(conversation)
+        return () if rec is None else rec.requires
+
+    def request_since(self, conversation: str) -> float | None:
+        """When its current request began (`for` counts from there)."""
+        rec = self._conversations.get(conversation)
+        return None if rec is None else rec.since
+
+    def priority(self, conversation: str) -> int | None:
+        """The priority its request asked for (None: the queue's)."""
+        rec = self._conversations.get(conversation)
+        return None if rec is None else rec.priority
+
+    def missed_offers(self, pid: str) -> int:
+        """Offers it let time out in a row."""
+        return self._agent(pid).missed
+
+    def wrapping(self, pid: str) -> dict[str, float]:
+        """Its wrap-ups in progress: conversation -> until."""
+        return {cid: until for cid, (_, until) in sorted(self._agent(pid).wrapping.items())}
+
     def has_room(self, pid: str, queue: str) -> bool:
         """Whether `pid` could carry one more of `queue`'s conversations now (capacity only)."""
         return has_room(self._agent(pid), self._queue(queue))
@@ -266,10 +294,11 @@ class RoutingBooks:
     def _move(self, rec: WaitRecord, trigger: WaitTrigger) -> None:
         rec.status = WAIT_TABLE[(rec.status, trigger)]
 
-    def _take_ticket(self) -> int:
+    def _take_ticket(self, priority: int = 0) -> int:
+        """A place in line: higher priority first, then first come (`records.place_of`)."""
         ticket = self._next_ticket
         self._next_ticket += 1
-        return ticket
+        return place_of(ticket, priority)
 
     def _join_line(self, rec: WaitRecord, q: QueueRecord, ticket: int) -> None:
         rec.queue = q.spec.name

@@ -26,8 +26,9 @@ from handoff_fsm.routing.records import (
     has_room,
     kind_fits,
     leaf_key,
+    meets,
 )
-from handoff_fsm.routing.segment_tree import Key, lesser
+from handoff_fsm.routing.segment_tree import Key, MinSegmentTree, lesser
 from handoff_fsm.vocabulary import Kind, PresenceStatus, Strategy
 
 
@@ -44,6 +45,7 @@ class Verdict(enum.StrEnum):
     DECLINED_BEFORE = "declined_before"
     NOT_NAMED = "not_named"
     RANKED_LOWER = "ranked_lower"
+    UNMET_REQUIREMENT = "unmet_requirement"
 
 
 def verdict(rec: WaitRecord, q: QueueRecord, agent: AgentRecord) -> Verdict | None:
@@ -59,6 +61,8 @@ def verdict(rec: WaitRecord, q: QueueRecord, agent: AgentRecord) -> Verdict | No
         return Verdict.HELD_BEFORE
     if rec.declined and pid in rec.declined:
         return Verdict.DECLINED_BEFORE
+    if not meets(agent, rec.requires):
+        return Verdict.UNMET_REQUIREMENT
     if agent.presence is PresenceStatus.OFFLINE:
         return Verdict.OFFLINE
     if agent.presence is PresenceStatus.AWAY:
@@ -92,13 +96,35 @@ def pick(rec: WaitRecord, q: QueueRecord, agents: dict[str, AgentRecord]) -> str
         skip = sorted(tree.leaf_of[p] for p in excluded if p in tree.leaf_of)
         if round_robin:
             cut = bisect.bisect_right(tree.positions, q.last_picked)
-            best = lesser(best, tree.best_outside(cut, tree.size, skip))
-            wrapped = lesser(wrapped, tree.best_outside(0, cut, skip))
+            best = lesser(best, _best_meeting(rec, q, agents, tree, cut, tree.size, skip))
+            wrapped = lesser(wrapped, _best_meeting(rec, q, agents, tree, 0, cut, skip))
         else:
-            best = lesser(best, tree.best_outside(0, tree.size, skip))
+            best = lesser(best, _best_meeting(rec, q, agents, tree, 0, tree.size, skip))
     if best is None:
         best = wrapped
     return None if best is None else q.spec.members[best[1]]
+
+
+def _best_meeting(
+    rec: WaitRecord,
+    q: QueueRecord,
+    agents: dict[str, AgentRecord],
+    tree: MinSegmentTree,
+    lo: int,
+    hi: int,
+    skip: list[int],
+) -> Key | None:
+    """The best key in [lo, hi) outside `skip` whose member meets the requirements: the best
+    that does not is skipped and the search repeats, so the cost grows with the better-ranked
+    members that lack a skill, not with the queue."""
+    while True:
+        found = tree.best_outside(lo, hi, skip)
+        if found is None or not rec.requires:
+            return found
+        pid = q.spec.members[found[1]]
+        if meets(agents[pid], rec.requires):
+            return found
+        bisect.insort(skip, tree.leaf_of[pid])
 
 
 def sub_line_servable(q: QueueRecord, sub: int) -> bool:
