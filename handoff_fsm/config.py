@@ -122,6 +122,12 @@ class Settings:
     missed_offers_to_away: int = 0
 
 
+def whole_message(text: str) -> str:
+    """A message as cancel phrases compare it: case, surrounding white space and trailing
+    `.`, `!`, `?` aside ("Never mind!" is "never mind")."""
+    return text.strip().rstrip(".!?").strip().casefold()
+
+
 @attrs.frozen(kw_only=True)
 class Config:
     settings: Settings = attrs.field(factory=Settings)
@@ -155,4 +161,5 @@ __all__ = [
     "Settings",
     "Skills",
     "Strategy",
+    "whole_message",
 ]

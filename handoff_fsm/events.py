@@ -47,7 +47,7 @@ class Start(_Step):
     conversation: str
     queue: str
     variables: Mapping[str, JsonValue] = attrs.field(factory=dict)
-    # None: a bot when the queue has a bot member (bots take first), else anyone.
+    # None: anyone, bots before humans (bots take first when the queue has bots).
     kind: Wanted | None = None
     to: str | None = None
     requires: tuple[Requirement, ...] = attrs.field(default=(), converter=tuple)

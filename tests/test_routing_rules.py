@@ -17,7 +17,7 @@ from handoff_fsm.adapters.store import encode_event, event_from_json
 from handoff_fsm.config import Config, Kind, ParticipantSpec, QueueSpec, Requirement, Settings
 from handoff_fsm.errors import ScenarioError
 from handoff_fsm.events import Escalate, Start, Transfer
-from handoff_fsm.switchboard import Switchboard, StepStatus
+from handoff_fsm.switchboard import StepStatus, Switchboard
 from handoff_fsm.vocabulary import Strategy, Wanted
 
 Line = dict[str, object]
@@ -52,12 +52,17 @@ steps:
 
 
 def test_a_requirement_passes_over_members_without_the_skill_level() -> None:
-    lines = run(SKILLED + "  - start: {conversation: c1, queue: support, requires: [{skill: billing, level: 5}]}\n")
+    lines = run(
+        SKILLED
+        + "  - start: {conversation: c1, queue: support, requires: [{skill: billing, level: 5}]}\n"
+    )
     assert brief(lines) == [("offer", "rep-3")]
 
 
 def test_a_requirement_without_level_asks_level_one() -> None:
-    lines = run(SKILLED + "  - start: {conversation: c1, queue: support, requires: [{skill: billing}]}\n")
+    lines = run(
+        SKILLED + "  - start: {conversation: c1, queue: support, requires: [{skill: billing}]}\n"
+    )
     assert brief(lines) == [("offer", "rep-2")]  # highest capacity among those with billing
 
 
@@ -77,7 +82,9 @@ def test_a_requirement_with_for_relaxes_at_that_moment_and_routing_is_tried_agai
 
 
 def test_a_requirement_no_member_has_is_refused_cannot_serve() -> None:
-    lines = run(SKILLED + "  - start: {conversation: c1, queue: support, requires: [{skill: german}]}\n")
+    lines = run(
+        SKILLED + "  - start: {conversation: c1, queue: support, requires: [{skill: german}]}\n"
+    )
     assert errors(lines) == [
         "step 0 (start): no bot or human of queue 'support' that could take it has german at "
         "level 1"
@@ -86,7 +93,8 @@ def test_a_requirement_no_member_has_is_refused_cannot_serve() -> None:
 
 def test_a_requirement_that_relaxes_is_not_refused() -> None:
     lines = run(
-        SKILLED + "  - start: {conversation: c1, queue: support, requires: [{skill: german, for: 10}]}\n"
+        SKILLED
+        + "  - start: {conversation: c1, queue: support, requires: [{skill: german, for: 10}]}\n"
     )
     assert errors(lines) == []
 
@@ -197,20 +205,31 @@ steps:
 
 def test_wrap_up_comes_just_before_participant_removed_and_keeps_the_units() -> None:
     lines = run(WRAP + "  - tick: {now: 60}\n")
-    assert brief(lines, 2) == [("wrap_up", "rep-1"), ("participant_removed", "rep-1"), ("ended", None)]
+    assert brief(lines, 2) == [
+        ("wrap_up", "rep-1"),
+        ("participant_removed", "rep-1"),
+        ("ended", None),
+    ]
     assert [line["until"] for line in lines if line["kind"] == "wrap_up"] == [60]
     assert brief(lines, 3) == []  # still wrapping up: no offer
     assert brief(lines, 4) == [("offer", "rep-1")]
 
 
 def test_wrap_up_done_frees_the_units_at_once() -> None:
-    lines = run(WRAP + "  - wrap_up_done: {participant: rep-1}\n  - wrap_up_done: {participant: rep-1}\n")
+    lines = run(
+        WRAP + "  - wrap_up_done: {participant: rep-1}\n  - wrap_up_done: {participant: rep-1}\n"
+    )
     assert brief(lines, 4) == [("offer", "rep-1")]
     assert brief(lines, 5) == []
 
 
 def test_a_customer_who_leaves_starts_a_wrap_up_and_going_offline_skips_it() -> None:
-    left = run(WRAP.replace("  - end: {conversation: c1, participant: rep-1}", "  - customer_left: {conversation: c1}"))
+    left = run(
+        WRAP.replace(
+            "  - end: {conversation: c1, participant: rep-1}",
+            "  - customer_left: {conversation: c1}",
+        )
+    )
     assert brief(left, 2)[0] == ("wrap_up", "rep-1")
     offline = run(
         WRAP.replace(

@@ -413,7 +413,7 @@ BAD: list[tuple[str, object, str, str]] = [
         "queues.support.overflow.transfer",
         "the queue itself",
     ),
-    ("queue-unknown-key", queue(priority=1), "queues.support.priority", "unknown key"),
+    ("queue-unknown-key", queue(priorty=1), "queues.support.priorty", "unknown key"),
     ("steps-not-a-list", scenario_with(steps={"start": {}}), "steps", "must be a list"),
     ("step-not-a-mapping", steps("start"), "steps[0]", "must be a mapping"),
     (

@@ -53,9 +53,11 @@ from handoff_fsm.config import (
     OverflowTransfer,
     ParticipantSpec,
     QueueSpec,
+    Requirement,
     Settings,
     Strategy,
 )
+from handoff_fsm.effects import Entry
 from handoff_fsm.errors import StepRefused, StoreError
 from handoff_fsm.events import (
     EVENT_TYPES,
@@ -83,6 +85,7 @@ from handoff_fsm.events import (
     Tick,
     Transfer,
     Wanted,
+    WrapUpDone,
 )
 from handoff_fsm.lifecycle import State
 from handoff_fsm.switchboard import StepResult, Switchboard
@@ -200,7 +203,12 @@ def test_a_step_is_logged_as_a_scenario_step_with_its_time_id_and_outcome(tmp_pa
             board.handle(Accept(conversation="c1", participant="rep-1"))
     rows = sqlite3.connect(path).execute("SELECT * FROM steps ORDER BY seq").fetchall()
     assert rows == [
-        (1, 0, '{"start":{"conversation":"c1","queue":"q1","variables":{}}}', 1.5, "s-1", 0, 3),
+        (
+            1, 0,
+            '{"start":{"conversation":"c1","queue":"q1","variables":{},"kind":null,"to":null,'
+            '"requires":[],"priority":null,"transcript":[]}}',
+            1.5, "s-1", 0, 3,
+        ),
         (2, 1, '{"accept":{"conversation":"c1","participant":"rep-1"}}', None, None, 1, 0),
     ]
 
@@ -212,6 +220,10 @@ EVENT_SAMPLES: list[Event] = [
         conversation="c1",
         queue="q1",
         variables={"FirstName": "Ana", "n": [1, 2.5, None, True], "o": {"k": "ü"}},
+        kind=Wanted.HUMAN,
+        requires=[Requirement(skill="billing", level=3, for_=30.5), Requirement(skill="fr")],
+        priority=-4,
+        transcript=[Entry(sender="customer", text="hi")],
     ),
     CustomerMessage(conversation="c1", text="olá, talk to agent €"),
     BotMessage(conversation="c1", participant="bot-a", text="Let me help\n"),
@@ -220,10 +232,18 @@ EVENT_SAMPLES: list[Event] = [
     SetVariable(
         conversation="c1", participant="bot-a", name="Topic", value={"a": [1, {"b": None}]}
     ),
-    Escalate(conversation="c1", participant="bot-a", reason="phrase"),
+    Escalate(conversation="c1", participant="bot-a", reason="phrase", variables={"x": 1}),
     Accept(conversation="c1", participant="rep-1"),
     Decline(conversation="c1", participant="rep-1"),
-    Transfer(conversation="c1", participant="rep-1", queue="q2", kind=Wanted.BOT, to="bot-b"),
+    Transfer(
+        conversation="c1",
+        participant="rep-1",
+        queue="q2",
+        kind=Wanted.BOT,
+        to="bot-b",
+        reason="billing",
+        priority=2,
+    ),
     Cancel(conversation="c1"),
     Presence(participant="rep-1", status=PresenceStatus.OFFLINE),
     Propose(conversation="c1", participant="bot-a", supervisor="rep-1", action="refund 20 EUR"),
@@ -235,12 +255,13 @@ EVENT_SAMPLES: list[Event] = [
     SurveyResponse(conversation="c1", answers={"rating": 5, "comment": "ok"}),
     CustomerLeft(conversation="c1"),
     Tick(now=120.25),
+    WrapUpDone(participant="rep-1"),
 ]
 
 
 def test_every_event_type_has_a_round_trip_sample() -> None:
     assert {type(event) for event in EVENT_SAMPLES} == set(EVENT_TYPES)
-    assert len(EVENT_TYPES) == 21
+    assert len(EVENT_TYPES) == 22
 
 
 @pytest.mark.parametrize("event", EVENT_SAMPLES, ids=lambda e: e.STEP)
@@ -262,6 +283,10 @@ def test_defaults_are_written_out_so_reading_never_depends_on_them() -> None:
         "queue": "q1",
         "kind": "any",
         "to": None,
+        "reason": None,
+        "variables": {},
+        "requires": [],
+        "priority": None,
     }
 
 
@@ -557,7 +582,7 @@ def test_a_gap_in_the_log_is_a_store_error(tmp_path: Path) -> None:
 
 def test_a_refused_step_is_logged_then_raised_with_the_timeouts_that_fired(tmp_path: Path) -> None:
     with DurableSwitchboard(Store.create(tmp_path / "s.db", CONFIG)) as board:
-        board.handle(Start(conversation="c1", queue="q2"), now=0)  # offered to rep-2
+        board.handle(Start(conversation="c1", queue="q2", kind=Wanted.HUMAN), now=0)  # offered to rep-2
         with pytest.raises(StepRefused) as refused:
             board.handle(Accept(conversation="c1", participant="rep-2"), now=50)
         assert [e.KIND for e in refused.value.effects][:1] == ["offer_withdrawn"]
@@ -635,7 +660,7 @@ KINDS = [
     *["start", "customer", "accept", "tick"] * 3,
     *["bot", "agent", "escalate", "transfer", "end", "fallback"] * 2,
     *["set_variable", "decline", "cancel", "presence", "propose", "approve", "reject"],
-    *["monitor", "take_over", "survey_response", "customer_left"],
+    *["monitor", "take_over", "survey_response", "customer_left", "wrap_up_done"],
 ]
 
 
@@ -726,6 +751,8 @@ def _event(draw: st.DrawFn, kind: str, conversation: str, actor: str, human: str
             return SurveyResponse(conversation=c, answers={"rating": 4})
         case "customer_left":
             return CustomerLeft(conversation=c)
+        case "wrap_up_done":
+            return WrapUpDone(participant=human)
         case _:
             assert kind == "tick"
             return Tick(now=0)  # its time is drawn by the caller

@@ -146,7 +146,11 @@ def config_to_json(config: Config) -> dict[str, JsonValue]:
             "missed_offers_to_away": settings.missed_offers_to_away,
         },
         "participants": {
-            spec.id: {"kind": spec.kind.value, "capacity": spec.capacity, "skills": dict(spec.skills)}
+            spec.id: {
+                "kind": spec.kind.value,
+                "capacity": spec.capacity,
+                "skills": dict(spec.skills),
+            }
             for spec in config.participants
         },
         "queues": {queue.name: _queue_to_json(queue) for queue in config.queues},

@@ -93,7 +93,7 @@ def explain_wait(rec: WaitRecord, q: QueueRecord, agents: dict[str, AgentRecord]
         found = Verdict.CHOSEN if pid == rec.offer else verdict(rec, q, agent)
         verdicts.append((pid, found, agent.remaining))
         if found is None and rec.offer is None:
-            ranked = rank(q, agent, position)
+            ranked = rank(q, agent, position, rec.bots_first and rec.wanted is Wanted.ANY)
             if best is None or ranked < best[0]:
                 best = (ranked, pid)
     chosen = rec.offer if rec.offer is not None else (None if best is None else best[1])

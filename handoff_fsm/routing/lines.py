@@ -208,10 +208,6 @@ class RoutingBooks:
         q = self._queue(queue)
         return None if q.last_picked < 0 else q.spec.members[q.last_picked]
 
-    def has_kind(self, queue: str, kind: Kind) -> bool:
-        """Whether `queue` has a member of `kind`."""
-        return self._queue(queue).trees[kind].size > 0
-
     def requires(self, conversation: str) -> tuple[Requirement, ...]:
         """The requirements of its current request that have not relaxed yet."""
         rec = self._conversations.get(conversation)

@@ -84,6 +84,7 @@ class WaitRecord:
     requires: tuple[Requirement, ...] = ()  # the current (not yet relaxed) requirements
     since: float = 0.0  # when the request began: `for` counts from here
     priority: int | None = None  # as asked (None: the queue's)
+    bots_first: bool = False  # a start that asked no kind: any, bots before humans
 
     @property
     def sub_line(self) -> int:

@@ -97,16 +97,17 @@ class Router(OfferBooks):
         priority: int | None = None,
         since: float | None = None,
         check: bool = True,
+        bots_first: bool = False,
     ) -> None:
         """Join `queue`'s line. `since` keeps an earlier request's clock (an overflow transfer),
         so that its requirements relax when they would have. An overflow is not a request of
         anyone's and cannot be refused: it passes `check=False`."""
         q = self._queue(queue)
-        if check:
-            self._check_request(q, wanted, named, requires, conversation)
         rec = self._conversations.get(conversation)
         if rec is not None:
             self._not_waiting_or_held(rec)
+        if check:
+            self._check_request(q, wanted, named, requires, conversation)
         ticket = self._take_ticket(q.spec.priority if priority is None else priority)
         if rec is None:
             rec = self._conversations[conversation] = WaitRecord(
@@ -118,6 +119,7 @@ class Router(OfferBooks):
         rec.declined = None
         rec.since = now if since is None else since
         rec.priority = priority
+        rec.bots_first = bots_first
         rec.requires = tuple(r for r in requires if r.for_ is None or now - rec.since < r.for_)
         self._join_line(rec, q, ticket)
 

@@ -29,7 +29,7 @@ from handoff_fsm.routing.records import (
     meets,
 )
 from handoff_fsm.routing.segment_tree import Key, MinSegmentTree, lesser
-from handoff_fsm.vocabulary import Kind, PresenceStatus, Strategy
+from handoff_fsm.vocabulary import Kind, PresenceStatus, Strategy, Wanted
 
 
 class Verdict(enum.StrEnum):
@@ -72,12 +72,17 @@ def verdict(rec: WaitRecord, q: QueueRecord, agent: AgentRecord) -> Verdict | No
     return None
 
 
-def rank(q: QueueRecord, agent: AgentRecord, position: int) -> Key:
-    """The strategy's rank, for a linear look (`explain`); `pick` gets the same order."""
+def rank(q: QueueRecord, agent: AgentRecord, position: int, bots_first: bool = False) -> Key:
+    """The strategy's rank, for a linear look (`explain`); `pick` gets the same order (a bots
+    first request ranks every bot before every human)."""
     if q.spec.strategy is Strategy.ROUND_ROBIN:
-        return (1 if position <= q.last_picked else 0, position)
-    key = leaf_key(q, agent, position)
-    assert key is not None
+        key: Key = (1 if position <= q.last_picked else 0, position)
+    else:
+        found = leaf_key(q, agent, position)
+        assert found is not None
+        key = found
+    if bots_first:
+        return (0 if agent.spec.kind is Kind.BOT else 1, *key)
     return key
 
 
@@ -85,11 +90,21 @@ def pick(rec: WaitRecord, q: QueueRecord, agents: dict[str, AgentRecord]) -> str
     """The best eligible participant for `rec` now, or None."""
     if rec.named is not None:
         return rec.named if verdict(rec, q, agents[rec.named]) is None else None
+    if rec.bots_first and rec.wanted is Wanted.ANY:
+        return _pick_among(rec, q, agents, (Kind.BOT,)) or _pick_among(
+            rec, q, agents, (Kind.HUMAN,)
+        )
+    return _pick_among(rec, q, agents, KINDS_OF_WANTED[rec.wanted])
+
+
+def _pick_among(
+    rec: WaitRecord, q: QueueRecord, agents: dict[str, AgentRecord], kinds: tuple[Kind, ...]
+) -> str | None:
     excluded = rec.held_before if not rec.declined else rec.held_before | rec.declined
     round_robin = q.spec.strategy is Strategy.ROUND_ROBIN
     best: Key | None = None
     wrapped: Key | None = None  # round robin: the best at or before the last pick
-    for kind in KINDS_OF_WANTED[rec.wanted]:
+    for kind in kinds:
         tree = q.trees[kind]
         if tree.best is None:
             continue

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from handoff_fsm.config import Kind
-from handoff_fsm.effects import CUSTOMER, Approval, ApprovalRequested, Queued
+from handoff_fsm.config import Kind, whole_message
+from handoff_fsm.effects import CUSTOMER, Approval, ApprovalRequested, Handover, Queued
 from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.events import (
     Accept,
@@ -39,8 +39,7 @@ from handoff_fsm.events import (
     Transfer,
     WrapUpDone,
 )
-from handoff_fsm.effects import Handover
-from handoff_fsm.switchboard.moves import Moves, whole_message
+from handoff_fsm.switchboard.moves import Moves
 from handoff_fsm.switchboard.record import ConversationRecord, Proposal
 from handoff_fsm.values import copy_json, copy_mapping
 from handoff_fsm.vocabulary import (
@@ -93,9 +92,8 @@ class Handlers(Moves):
                 ErrorCode.ALREADY_EXISTS, f"conversation {event.conversation!r} already exists"
             )
         self._router.queue(event.queue)  # refuses an unknown queue
-        wanted = event.kind
-        if wanted is None:  # bots take first when the queue has bots (docs/routing.md)
-            wanted = Wanted.BOT if self._router.has_kind(event.queue, Kind.BOT) else Wanted.ANY
+        # No kind asked: anyone, bots before humans (bots take first; docs/routing.md).
+        wanted = Wanted.ANY if event.kind is None else event.kind
         self._router.check_request(
             event.queue, wanted=wanted, named=event.to, requires=event.requires
         )
@@ -104,7 +102,7 @@ class Handlers(Moves):
         self._conversations[record.id] = record
         self._enqueue(
             record, event.queue, wanted, event.to, requires=event.requires,
-            priority=event.priority,
+            priority=event.priority, bots_first=event.kind is None,
         )  # fmt: skip
         self._serve()
         if record.state is State.NEW:

@@ -20,7 +20,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from handoff_fsm import lifecycle
-from handoff_fsm.config import Config, Kind, OverflowReturnToBot, OverflowTransfer
+from handoff_fsm.config import (
+    Config,
+    Kind,
+    OverflowReturnToBot,
+    OverflowTransfer,
+    Requirement,
+    whole_message,
+)
 from handoff_fsm.effects import (
     ContextSet,
     Effect,
@@ -39,7 +46,6 @@ from handoff_fsm.effects import (
 from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.routing import Assigned, Decision, Offered, Router, Withdrawn
 from handoff_fsm.switchboard.record import STEP_STATES, ConversationRecord
-from handoff_fsm.config import Requirement
 from handoff_fsm.switchboard.timers import OFFER, RELAX, SURVEY, WAIT, WRAP_UP, Timer, TimerHeap
 from handoff_fsm.vocabulary import Guard, PresenceStatus, Role, State, Trigger, Wanted
 
@@ -164,12 +170,13 @@ class Moves:
         requires: tuple[Requirement, ...] = (),
         priority: int | None = None,
         since: float | None = None,
+        bots_first: bool = False,
     ) -> None:
         """Put a conversation in a queue's line and start its wait timer, and a relax timer for
         each requirement with `for` (a new request, `since` None, stales the old ones)."""
         self._router.enqueue(
             record.id, queue, self.now, wanted=wanted, named=named, requires=requires,
-            priority=priority, since=since, check=since is None,
+            priority=priority, since=since, check=since is None, bots_first=bots_first,
         )  # fmt: skip
         if since is None:
             record.request_token += 1
@@ -398,10 +405,4 @@ RECENT_SERVICES = 20
 """How many of a queue's last services the estimated wait reads."""
 
 
-def whole_message(text: str) -> str:
-    """A message as cancel phrases compare it: case, surrounding white space and trailing
-    `.`, `!`, `?` aside."""
-    return text.strip().rstrip(".!?").strip().casefold()
-
-
-__all__ = ["RECENT_SERVICES", "Moves", "whole_message"]
+__all__ = ["RECENT_SERVICES", "Moves"]

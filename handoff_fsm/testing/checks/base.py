@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import attrs
 
-from handoff_fsm.config import Config, Kind, ParticipantSpec, QueueSpec
+from handoff_fsm.config import Config, Kind, ParticipantSpec, QueueSpec, whole_message
 from handoff_fsm.effects import (
     CUSTOMER,
     Effect,
@@ -104,7 +104,7 @@ class World:
         self.participants: dict[str, ParticipantSpec] = {p.id: p for p in config.participants}
         self.queues: dict[str, QueueSpec] = {q.name: q for q in config.queues}
         self.units: dict[str, int] = {q.name: q.units for q in config.queues}
-        self.cancel_phrases = tuple(p.casefold() for p in config.settings.cancel_phrases)
+        self.cancel_phrases = frozenset(whole_message(p) for p in config.settings.cancel_phrases)
 
     def kind(self, pid: str) -> Kind | None:
         spec = self.participants.get(pid)
