@@ -204,10 +204,14 @@ def test_a_step_is_logged_as_a_scenario_step_with_its_time_id_and_outcome(tmp_pa
     rows = sqlite3.connect(path).execute("SELECT * FROM steps ORDER BY seq").fetchall()
     assert rows == [
         (
-            1, 0,
+            1,
+            0,
             '{"start":{"conversation":"c1","queue":"q1","variables":{},"kind":null,"to":null,'
             '"requires":[],"priority":null,"transcript":[]}}',
-            1.5, "s-1", 0, 3,
+            1.5,
+            "s-1",
+            0,
+            3,
         ),
         (2, 1, '{"accept":{"conversation":"c1","participant":"rep-1"}}', None, None, 1, 0),
     ]
@@ -582,7 +586,9 @@ def test_a_gap_in_the_log_is_a_store_error(tmp_path: Path) -> None:
 
 def test_a_refused_step_is_logged_then_raised_with_the_timeouts_that_fired(tmp_path: Path) -> None:
     with DurableSwitchboard(Store.create(tmp_path / "s.db", CONFIG)) as board:
-        board.handle(Start(conversation="c1", queue="q2", kind=Wanted.HUMAN), now=0)  # offered to rep-2
+        board.handle(
+            Start(conversation="c1", queue="q2", kind=Wanted.HUMAN), now=0
+        )  # offered to rep-2
         with pytest.raises(StepRefused) as refused:
             board.handle(Accept(conversation="c1", participant="rep-2"), now=50)
         assert [e.KIND for e in refused.value.effects][:1] == ["offer_withdrawn"]

@@ -446,7 +446,7 @@ def test_a_duplicate_step_id_gives_nothing_even_if_the_first_was_refused() -> No
 def test_every_step_kind_has_its_allowed_states() -> None:
     from handoff_fsm.events import EVENT_BY_STEP
 
-    assert set(STEP_STATES) == set(EVENT_BY_STEP) - {"start", "presence", "tick"}
+    assert set(STEP_STATES) == set(EVENT_BY_STEP) - {"start", "presence", "tick", "wrap_up_done"}
 
 
 def test_trace_lists_every_transition_including_inside_one_step() -> None:
