@@ -15,7 +15,7 @@ field of a type nobody knows how to check fails at import).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import ClassVar, TypeAlias
 
 import attrs
@@ -25,6 +25,15 @@ from handoff_fsm.effects import Entry
 from handoff_fsm.errors import InvalidStep
 from handoff_fsm.values import describe, json_problem, mapping_problem, text_problem, time_problem
 from handoff_fsm.vocabulary import JsonValue, PresenceStatus, Wanted
+
+
+def _requirements_of(value: Iterable[Requirement]) -> tuple[Requirement, ...]:
+    """A request's requirements, as a tuple (a list is accepted from the Python API)."""
+    return tuple(value)
+
+
+def _entries_of(value: Iterable[Entry]) -> tuple[Entry, ...]:
+    return tuple(value)
 
 
 class _Step:
@@ -50,9 +59,9 @@ class Start(_Step):
     # None: anyone, bots before humans (bots take first when the queue has bots).
     kind: Wanted | None = None
     to: str | None = None
-    requires: tuple[Requirement, ...] = attrs.field(default=(), converter=tuple)
+    requires: tuple[Requirement, ...] = attrs.field(default=(), converter=_requirements_of)
     priority: int | None = None  # None: the queue's
-    transcript: tuple[Entry, ...] = attrs.field(default=(), converter=tuple)
+    transcript: tuple[Entry, ...] = attrs.field(default=(), converter=_entries_of)
 
 
 @attrs.frozen(kw_only=True)
@@ -105,7 +114,7 @@ class Escalate(_Step):
     participant: str
     reason: str = "explicit"
     variables: Mapping[str, JsonValue] = attrs.field(factory=dict)
-    requires: tuple[Requirement, ...] = attrs.field(default=(), converter=tuple)
+    requires: tuple[Requirement, ...] = attrs.field(default=(), converter=_requirements_of)
     priority: int | None = None
 
 
@@ -135,7 +144,7 @@ class Transfer(_Step):
     to: str | None = None
     reason: str | None = None
     variables: Mapping[str, JsonValue] = attrs.field(factory=dict)
-    requires: tuple[Requirement, ...] = attrs.field(default=(), converter=tuple)
+    requires: tuple[Requirement, ...] = attrs.field(default=(), converter=_requirements_of)
     priority: int | None = None
 
 

@@ -34,6 +34,12 @@ def brief(lines: list[Line], step: int | None = None) -> list[tuple[object, obje
     return [(line["kind"], line["to"]) for line in lines if step is None or line["step"] == step]
 
 
+def last_context(lines: list[Line]) -> dict[str, object]:
+    context = [line["context"] for line in lines if line["kind"] == "context_set"][-1]
+    assert isinstance(context, dict)
+    return context
+
+
 def errors(lines: list[Line]) -> list[str]:
     return [str(line["error"]) for line in lines if line["kind"] == "error"]
 
@@ -69,7 +75,8 @@ def test_a_requirement_without_level_asks_level_one() -> None:
 def test_a_requirement_with_for_relaxes_at_that_moment_and_routing_is_tried_again() -> None:
     lines = run(
         SKILLED
-        + """  - start: {conversation: c1, queue: support, requires: [{skill: billing, level: 5, for: 30}]}
+        + """  - start:
+      {conversation: c1, queue: support, requires: [{skill: billing, level: 5, for: 30}]}
   - presence: {participant: rep-3, status: away}
   - tick: {now: 29}
   - tick: {now: 31}
@@ -297,7 +304,7 @@ def test_a_start_may_ask_a_kind_or_name_someone_and_seed_the_transcript() -> Non
     )
     assert brief(lines, 0) == [("offer", "rep-1")]
     assert brief(lines, 1)[0] == ("participant_added", "bot-b")
-    context = [line["context"] for line in lines if line["kind"] == "context_set"][0]
+    context = next(line["context"] for line in lines if line["kind"] == "context_set")
     assert context == {"variables": {}, "transcript": [{"from": "customer", "text": "hi"}]}
 
 
@@ -305,11 +312,12 @@ def test_a_hand_over_merges_its_variables_and_tells_the_next_holder_who_and_why(
     lines = run(
         MIXED
         + """  - start: {conversation: c1, queue: support}
-  - escalate: {conversation: c1, participant: bot-a, reason: billing dispute, variables: {Topic: billing}}
+  - escalate:
+      {conversation: c1, participant: bot-a, reason: billing dispute, variables: {Topic: billing}}
   - accept: {conversation: c1, participant: rep-1}
 """
     )
-    context = [line["context"] for line in lines if line["kind"] == "context_set"][-1]
+    context = last_context(lines)
     assert context["variables"] == {"Topic": "billing"}
     assert context["handover"] == {"from": "bot-a", "reason": "billing dispute"}
 
@@ -322,8 +330,7 @@ def test_an_explicit_escalation_without_a_reason_adds_no_handover() -> None:
   - accept: {conversation: c1, participant: rep-1}
 """
     )
-    context = [line["context"] for line in lines if line["kind"] == "context_set"][-1]
-    assert "handover" not in context
+    assert "handover" not in last_context(lines)
 
 
 # -- requests that can never be served ------------------------------------------------------------

@@ -78,7 +78,7 @@ class DropsWaitingMessages(Switchboard):
 class KeepsTheLeaver(Switchboard):
     """(d) A holder that lets go (escalation, transfer, end) is released but never told."""
 
-    def _let_go(self, record: ConversationRecord) -> str:
+    def _let_go(self, record: ConversationRecord, *, wrap: bool = False) -> str:
         holder = self._router.release(record.id, self.now)
         record.proposals.clear()
         return holder
@@ -91,8 +91,8 @@ class RelaysToEnded(Switchboard):
         super().__init__(config)
         self.last_holder: dict[str, str] = {}
 
-    def _let_go(self, record: ConversationRecord) -> str:
-        holder = super()._let_go(record)
+    def _let_go(self, record: ConversationRecord, *, wrap: bool = False) -> str:
+        holder = super()._let_go(record, wrap=wrap)
         self.last_holder[record.id] = holder
         return holder
 
@@ -163,8 +163,8 @@ class TakesLateStepsAsOnTime(Switchboard):
 
 
 class _NewestFirstRouter(Router):
-    def _take_ticket(self) -> int:
-        return -super()._take_ticket()
+    def _take_ticket(self, priority: int = 0) -> int:
+        return -super()._take_ticket(priority)
 
 
 class ServesNewestFirst(Switchboard):

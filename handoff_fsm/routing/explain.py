@@ -14,7 +14,6 @@ import attrs
 
 from handoff_fsm.config import Requirement
 from handoff_fsm.routing.records import AgentRecord, QueueRecord, WaitRecord
-from handoff_fsm.routing.segment_tree import Key
 from handoff_fsm.routing.selection import Verdict, rank, verdict
 from handoff_fsm.vocabulary import Strategy, Wanted
 
@@ -87,7 +86,7 @@ class Explanation:
 def explain_wait(rec: WaitRecord, q: QueueRecord, agents: dict[str, AgentRecord]) -> Explanation:
     """Every member's verdict for the waiting `rec`, and who is chosen (or has the offer)."""
     verdicts: list[tuple[str, Verdict | None, int]] = []
-    best: tuple[Key, str] | None = None
+    best: tuple[tuple[float, ...], str] | None = None
     for position, pid in enumerate(q.spec.members):
         agent = agents[pid]
         found = Verdict.CHOSEN if pid == rec.offer else verdict(rec, q, agent)

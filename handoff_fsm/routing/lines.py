@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from handoff_fsm.config import OverflowTransfer, ParticipantSpec, QueueSpec, Requirement
 from handoff_fsm.errors import ErrorCode, RoutingConfigError, StepRefused
 from handoff_fsm.routing.records import (
+    PRIORITY_STEP,
     AgentRecord,
     QueueRecord,
     WaitRecord,
@@ -222,6 +223,13 @@ class RoutingBooks:
         """The priority its request asked for (None: the queue's)."""
         rec = self._conversations.get(conversation)
         return None if rec is None else rec.priority
+
+    def line_priority(self, conversation: str) -> int | None:
+        """The priority its place in line was given (the request's, or its queue's)."""
+        rec = self._conversations.get(conversation)
+        if rec is None or (rec.queue is None and rec.holder is None):
+            return None
+        return -(rec.ticket // PRIORITY_STEP)
 
     def missed_offers(self, pid: str) -> int:
         """Offers it let time out in a row."""

@@ -72,7 +72,9 @@ def verdict(rec: WaitRecord, q: QueueRecord, agent: AgentRecord) -> Verdict | No
     return None
 
 
-def rank(q: QueueRecord, agent: AgentRecord, position: int, bots_first: bool = False) -> Key:
+def rank(
+    q: QueueRecord, agent: AgentRecord, position: int, bots_first: bool = False
+) -> tuple[float, ...]:
     """The strategy's rank, for a linear look (`explain`); `pick` gets the same order (a bots
     first request ranks every bot before every human)."""
     if q.spec.strategy is Strategy.ROUND_ROBIN:
@@ -81,8 +83,8 @@ def rank(q: QueueRecord, agent: AgentRecord, position: int, bots_first: bool = F
         found = leaf_key(q, agent, position)
         assert found is not None
         key = found
-    if bots_first:
-        return (0 if agent.spec.kind is Kind.BOT else 1, *key)
+    if bots_first:  # every bot before every human: the kind leads, then the strategy's key
+        return (float(agent.spec.kind is not Kind.BOT), *key)
     return key
 
 

@@ -33,9 +33,10 @@ Definitions that need care (the lines of docs/verification.md say the same):
 - *A message reaches the holder once*: a customer message accepted while a participant holds the
   conversation is relayed once to the holder and once to each monitor (an escalation-phrase
   message is relayed to the bot before the bot is removed); in `waiting` it is copied to the
-  monitors and answered `queued` with the position in line, unless it is a cancel phrase (the whole message): then
-  the wait ends instead (abandoned, or the bot returns with it in its context). Bot and agent
-  messages reach the customer and every monitor once. No other step relays anything.
+  monitors and answered `queued` with the position in line, unless it is a cancel phrase (the
+  whole message): then the wait ends instead (abandoned, or the bot returns with it in its
+  context). Bot and agent messages reach the customer and every monitor once. No other step
+  relays anything.
 - *A refused step changes nothing*: a refusal may carry the timeouts that fired on the way to the
   step's date (time did pass), so the world after it must be exactly the world that merely letting
   time pass to that date gives (a copy of the switchboard is ticked to find out), and the refusal

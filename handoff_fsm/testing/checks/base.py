@@ -124,7 +124,9 @@ class World:
             return False
         if pid in conv.held_before and pid != conv.named:
             return False
-        return pid not in conv.declined
+        if pid in conv.declined:
+            return False
+        return all(r.met_by(spec.skills) for r in conv.requires)
 
     def has_room(self, pid: str, queue: str, world: Fingerprint) -> bool:
         seat = world.participants.get(pid)
