@@ -36,11 +36,13 @@ from handoff_fsm.effects import (
     Role,
     Survey,
     WithdrawReason,
+    WrapUp,
 )
 from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.events import BotMessage, CustomerMessage, Decline, Event, Fallback, TakeOver, Tick
 from handoff_fsm.lifecycle import NO_FACTS, Facts, State, Trigger
 from handoff_fsm.routing import Router, Withdrawn
+from handoff_fsm.routing.records import QueueRecord, WaitRecord
 from handoff_fsm.switchboard import Switchboard
 from handoff_fsm.switchboard.record import ConversationRecord
 from handoff_fsm.testing import INVARIANTS, InvariantViolation
@@ -242,6 +244,54 @@ class AnyBotMaySpeak(Switchboard):
         self._relay(record, event.participant, event.text, [CUSTOMER, *record.monitors])
 
 
+class _PriorityBlindRouter(Router):
+    def _take_ticket(self, priority: int = 0) -> int:
+        return super()._take_ticket(0)
+
+
+class IgnoresPriority(Switchboard):
+    """(r) Routing files every wait by arrival alone: a higher priority does not go first."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self._router = _PriorityBlindRouter(config.participants, config.queues)
+
+
+class _SkillBlindRouter(Router):
+    def _pick(self, rec: WaitRecord, q: QueueRecord) -> str | None:
+        kept, rec.requires = rec.requires, ()
+        try:
+            return super()._pick(rec, q)
+        finally:
+            rec.requires = kept
+
+
+class IgnoresRequirements(Switchboard):
+    """(s) Selection forgets a request's requirements (they are kept, and still explained)."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self._router = _SkillBlindRouter(config.participants, config.queues)
+
+
+class NeverSetsAway(Switchboard):
+    """(t) A human that lets offers time out in a row is offered again and again."""
+
+    def _missed_offer(self, participant: str) -> None:
+        del participant
+
+
+class WrapsUpLate(Switchboard):
+    """(u) The wrap_up effect comes after the human's participant_removed, not before."""
+
+    def _let_go(self, record: ConversationRecord, *, wrap: bool = False) -> str:
+        mark = len(self._out)
+        holder = super()._let_go(record, wrap=wrap)
+        if len(self._out) - mark == 2 and isinstance(self._out[mark], WrapUp):
+            self._out[mark], self._out[mark + 1] = self._out[mark + 1], self._out[mark]
+        return holder
+
+
 #: (engine, the invariant that must catch it)
 DEFECTS: list[tuple[type[Switchboard], str]] = [
     (SkipsContextSet, "join_order"),
@@ -261,6 +311,10 @@ DEFECTS: list[tuple[type[Switchboard], str]] = [
     (LeaverOverhears, "leave_silence"),
     (TakeOverKeepsTheMonitor, "books_match"),
     (AnyBotMaySpeak, "acting_member"),
+    (IgnoresPriority, "priority_order"),
+    (IgnoresRequirements, "requirements_met"),
+    (NeverSetsAway, "missed_offers"),
+    (WrapsUpLate, "wrap_up_announced"),
 ]
 
 #: Bounded and reproducible in every profile: a defect is a sure failure, not a hunt.

@@ -254,11 +254,11 @@ class Router(OfferBooks):
     def set_presence(self, pid: str, status: PresenceStatus, now: float) -> PresenceChange:
         agent = self._agent(pid)
         status = PresenceStatus(status)
+        if status is PresenceStatus.AVAILABLE:
+            agent.missed = 0  # set available: its missed offers count from zero again
         if agent.presence is status:
             return PresenceChange(withdrawn=(), dropped=())
         agent.presence = status
-        if status is PresenceStatus.AVAILABLE:
-            agent.missed = 0
         withdrawn: list[Withdrawn] = []
         dropped: list[str] = []
         if status is not PresenceStatus.AVAILABLE:

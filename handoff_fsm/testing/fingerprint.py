@@ -51,7 +51,7 @@ class ConversationPrint:
     proposals: tuple[tuple[str, str, str], ...]
     survey_answers: Mapping[str, JsonValue]
     requires: tuple[Requirement, ...] = ()
-    priority: int | None = None  # the priority of its place in line (None: not in line or held)
+    priority: int | None = None  # the priority its request asked (None: its queue's)
 
 
 @attrs.frozen(kw_only=True)
@@ -109,7 +109,7 @@ def fingerprint(board: Switchboard) -> Fingerprint:
             proposals=switchboard_inspect.proposals_of(board, cid),
             survey_answers=switchboard_inspect.survey_answers_of(board, cid),
             requires=router.requires(cid),
-            priority=router.line_priority(cid),
+            priority=router.priority(cid),
         )
         for cid in board.conversations()
     }

@@ -79,6 +79,12 @@ from handoff_fsm.testing.checks.routing import (
     OneOffer,
     WorkConserving,
 )
+from handoff_fsm.testing.checks.rules import (
+    MissedOffers,
+    PriorityOrder,
+    RequirementsMet,
+    WrapUpAnnounced,
+)
 from handoff_fsm.testing.checks.steps import (
     DuplicateChangesNothing,
     RefusalChangesNothing,
@@ -105,6 +111,10 @@ CHECKS: tuple[type[Check], ...] = (
     EndedIsSilent,
     CloseOrder,
     BooksMatch,
+    PriorityOrder,
+    RequirementsMet,
+    MissedOffers,
+    WrapUpAnnounced,
 )
 #: name -> what it guarantees (the first line of its check's docstring).
 INVARIANTS: dict[str, str] = {check.name: check.guarantee() for check in CHECKS}
@@ -125,10 +135,13 @@ __all__ = [
     "InvariantViolation",
     "JoinOrder",
     "LeaveSilence",
+    "MissedOffers",
     "NoMessageLost",
     "OneHolder",
     "OneOffer",
+    "PriorityOrder",
     "RefusalChangesNothing",
+    "RequirementsMet",
     "RosterCheck",
     "StepRecord",
     "TimeMonotonic",
@@ -136,5 +149,6 @@ __all__ = [
     "Violation",
     "WorkConserving",
     "World",
+    "WrapUpAnnounced",
     "addressed",
 ]

@@ -232,7 +232,7 @@ class Fifo(Check):
 
 def _priority(step: StepRecord, cid: str) -> int:
     conv = step.after.conversations.get(cid)
-    return 0 if conv is None or conv.priority is None else conv.priority
+    return 0 if conv is None else conv.priority or 0
 
 
 class WorkConserving(Check):
