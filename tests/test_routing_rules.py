@@ -7,10 +7,12 @@ from __future__ import annotations
 import io
 import json
 import pickle
+from pathlib import Path
 
 import pytest
 import yaml
 
+from handoff_fsm.adapters.cli import main
 from handoff_fsm.adapters.run import run_scenario
 from handoff_fsm.adapters.scenario import parse_scenario
 from handoff_fsm.adapters.store import encode_event, event_from_json
@@ -456,3 +458,39 @@ def test_the_new_fields_work_through_the_python_api() -> None:
     sb = Switchboard(config)
     result = sb.step(Start(conversation="c1", queue="q", requires=(Requirement(skill="y"),)))
     assert result.status is StepStatus.REFUSED
+
+
+# -- explanations for the past --------------------------------------------------------------------
+
+
+def test_each_routing_decision_is_kept_with_every_members_verdict() -> None:
+    config = Config.build(
+        [
+            ParticipantSpec(id="rep-1", kind=Kind.HUMAN, capacity=1),
+            ParticipantSpec(id="rep-2", kind=Kind.HUMAN, capacity=1, skills={"billing": 2}),
+        ],
+        [QueueSpec(name="q", members=("rep-1", "rep-2"), offer_timeout=10)],
+    )
+    sb = Switchboard(config)
+    sb.handle(Start(conversation="c1", queue="q", requires=[Requirement(skill="billing")]))
+    sb.handle(Start(conversation="c2", queue="q"), now=1)
+    decisions = sb.decisions("c1")
+    assert [(d.at, d.chosen) for d in decisions] == [(0, "rep-2")]
+    assert [(c.participant, c.verdict.value) for c in decisions[0].considered] == [
+        ("rep-1", "unmet_requirement"),
+        ("rep-2", "chosen"),
+    ]
+    assert [d.chosen for d in sb.decisions("c2")] == ["rep-1"]
+
+
+def test_the_explain_command_prints_the_decisions_up_to_a_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SKILLED + "  - start: {conversation: c1, queue: support}\n", encoding="utf-8")
+    assert main(["explain", str(path), "--conversation", "c1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["step", "time", "queue", "member", "verdict"]
+    assert out[1].split() == ["0", "0", "support", "rep-1", "chosen"]
+    assert out[2].split() == ["rep-2", "ranked_lower"]
+    assert main(["explain", str(path), "--conversation", "c9"]) == 2

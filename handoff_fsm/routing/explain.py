@@ -83,6 +83,40 @@ class Explanation:
         return "\n".join(lines)
 
 
+@attrs.frozen(kw_only=True)
+class PastDecision:
+    """One routing decision of a conversation, kept with it: when, in which queue, who was
+    chosen, and (in a queue of at most `EXPLAINED_MEMBERS` members) every member's verdict."""
+
+    at: float
+    queue: str
+    chosen: str
+    considered: tuple[Consideration, ...]
+
+
+#: Decisions kept per conversation (the oldest go first), and the largest queue whose every
+#: member's verdict is kept (a larger one keeps who was chosen only: selection stays sublinear).
+KEPT_DECISIONS = 20
+EXPLAINED_MEMBERS = 64
+
+
+def past_decision(
+    rec: WaitRecord, q: QueueRecord, agents: dict[str, AgentRecord], chosen: str, now: float
+) -> PastDecision:
+    considered: tuple[Consideration, ...] = ()
+    if len(q.spec.members) <= EXPLAINED_MEMBERS:
+        considered = tuple(
+            Consideration(
+                participant=pid,
+                verdict=Verdict.CHOSEN if pid == chosen else found or Verdict.RANKED_LOWER,
+                remaining=agents[pid].remaining,
+            )
+            for pid in q.spec.members
+            for found in (verdict(rec, q, agents[pid]),)
+        )
+    return PastDecision(at=now, queue=q.spec.name, chosen=chosen, considered=considered)
+
+
 def explain_wait(rec: WaitRecord, q: QueueRecord, agents: dict[str, AgentRecord]) -> Explanation:
     """Every member's verdict for the waiting `rec`, and who is chosen (or has the offer)."""
     verdicts: list[tuple[str, Verdict | None, int]] = []
@@ -134,4 +168,13 @@ def consider_one(
     return Consideration(participant=pid, verdict=found, remaining=agent.remaining)
 
 
-__all__ = ["Consideration", "Explanation", "consider_one", "explain_wait"]
+__all__ = [
+    "EXPLAINED_MEMBERS",
+    "KEPT_DECISIONS",
+    "Consideration",
+    "Explanation",
+    "PastDecision",
+    "consider_one",
+    "explain_wait",
+    "past_decision",
+]

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 
 from handoff_fsm.config import OverflowTransfer, ParticipantSpec, QueueSpec, Requirement
 from handoff_fsm.errors import ErrorCode, RoutingConfigError, StepRefused
+from handoff_fsm.routing.explain import PastDecision
 from handoff_fsm.routing.records import (
     PRIORITY_STEP,
     AgentRecord,
@@ -50,6 +51,7 @@ class RoutingBooks:
         "_named_checks",
         "_named_waits",
         "_next_ticket",
+        "_past",
         "_queue_list",
         "_queues",
     )
@@ -86,6 +88,8 @@ class RoutingBooks:
         self._dirty: set[str] = set()
         self._next_ticket = 1
         self._named_checks = 0
+        # conversation -> its last routing decisions (`explain.PastDecision`), until forgotten
+        self._past: dict[str, list[PastDecision]] = {}
 
     def _build_queue(self, spec: QueueSpec, order: int) -> QueueRecord:
         if spec.name in self._queues:
@@ -223,6 +227,10 @@ class RoutingBooks:
         """The priority its request asked for (None: the queue's)."""
         rec = self._conversations.get(conversation)
         return None if rec is None else rec.priority
+
+    def decisions(self, conversation: str) -> tuple[PastDecision, ...]:
+        """Its last routing decisions (who was chosen, each member's verdict), oldest first."""
+        return tuple(self._past.get(conversation, ()))
 
     def line_priority(self, conversation: str) -> int | None:
         """The priority its place in line was given (the request's, or its queue's)."""

@@ -26,7 +26,14 @@ import heapq
 
 from handoff_fsm.config import Requirement
 from handoff_fsm.errors import ErrorCode, StepRefused
-from handoff_fsm.routing.explain import Consideration, Explanation, consider_one, explain_wait
+from handoff_fsm.routing.explain import (
+    KEPT_DECISIONS,
+    Consideration,
+    Explanation,
+    consider_one,
+    explain_wait,
+    past_decision,
+)
 from handoff_fsm.routing.offers import OfferBooks
 from handoff_fsm.routing.records import (
     KINDS_OF_WANTED,
@@ -165,6 +172,9 @@ class Router(OfferBooks):
             rec = self._conversations[self._by_ticket[ticket]]
             pid = self._pick(rec, q)
             if pid is not None:
+                past = self._past.setdefault(rec.id, [])
+                past.append(past_decision(rec, q, self._agents, pid, now))
+                del past[:-KEPT_DECISIONS]
                 decisions.append(self._give(rec, q, self._agents[pid], now))
             tickets = q.ready[sub]
             after = bisect.bisect_right(tickets, ticket)
@@ -307,6 +317,7 @@ class Router(OfferBooks):
             return
         self._not_waiting_or_held(rec)
         del self._conversations[conversation]
+        self._past.pop(conversation, None)
 
     # ------------------------------------------------------------------------- checks
 
