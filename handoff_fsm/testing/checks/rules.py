@@ -210,12 +210,10 @@ class WrapUpAnnounced(Check):
             if wrap_up is None or self.world.kind(effect.to) is not Kind.HUMAN:
                 continue
             previous = effects[i - 1] if i > 0 else None
-            expected = step.after.now + wrap_up
-            if not (isinstance(previous, WrapUp) and previous.until == expected):
+            began = None if not isinstance(previous, WrapUp) else previous.until - wrap_up
+            if began is None or not step.before.now <= began <= step.after.now:
                 yield self.violation(
-                    step,
-                    effect.conversation,
-                    f"{effect.to} left without wrap_up until {expected}",
+                    step, effect.conversation, f"{effect.to} left without its {wrap_up} s wrap_up"
                 )
 
 
