@@ -252,7 +252,10 @@ class _Crowd:
             cid = f"c-{self.started:07d}"
             queue = rng.choice(self.queues)
             variables = {"channel": rng.choice(("web", "app", "whatsapp")), "lang": "en"}
-            return Start(conversation=cid, queue=queue, variables=variables), "start"
+            # `kind: any`: the strategy alone picks, bots and humans alike (the load this center
+            # measures); a start without `kind` would ask for bots first.
+            start = Start(conversation=cid, queue=queue, variables=variables, kind=Wanted.ANY)
+            return start, "start"
         offers = len(self.bags[OFFERED])
         if offers and rng.random() < offers * self.shape.mean_gap / OFFER_RESPONSE_TIME:
             kind = "decline" if rng.random() < DECLINE_SHARE else "accept"
@@ -336,6 +339,22 @@ class _Crowd:
         return CustomerMessage(conversation=cid, text=text), kind
 
     def _transfer(self) -> tuple[Event, str] | None:
+        """A transfer routing could serve: one that no member could ever take (everyone of the
+        kind held it before) is refused `cannot_serve`, so the crowd does not choose it."""
+        chosen = self._any_transfer()
+        if chosen is None:
+            return None
+        event = chosen[0]
+        assert isinstance(event, Transfer)
+        try:
+            router_of(self.board).check_request(
+                event.queue, wanted=event.kind, named=event.to, conversation=event.conversation
+            )
+        except StepRefused:
+            return None
+        return chosen
+
+    def _any_transfer(self) -> tuple[Event, str] | None:
         rng, router = self.rng, router_of(self.board)
         by_bot = rng.random() < 0.4
         cid = self._pick(BOT_HELD if by_bot else HUMAN_HELD)
