@@ -20,8 +20,9 @@ out, timers pending. So `build(shape)` makes one, deterministically from `shape.
   conversation the step or one of its effects names by what it is now (held by a bot, held by a
   human, offered, waiting, in its survey), read through `benchmarks.internals` (`state_of`,
   the router's `offer_of`), and asks the router's `holder` or `offer_of` for the actor of the
-  next step. Any step that changes a conversation names it in an effect, so the files
-  stay true; a step the switchboard refused anyway would become a tick at the same time (which
+  next step. When timeouts are due, the next step is a tick, so no step is chosen on a state
+  they are about to change. Any step that changes a conversation names it in an effect, so the
+  files stay true; a step the switchboard refused anyway would become a tick at the same time (which
   moves time exactly as the refused step did), and is counted (`substituted`: 0 so far).
   Because the switchboard is deterministic, replaying the recorded stream on the unpickled warm
   state gives the very same steps, every one accepted: `benchmarks.switchboard_figures` times
@@ -247,6 +248,12 @@ class _Crowd:
 
     def next_step(self) -> tuple[Event, str]:
         rng = self.rng
+        due = self.board.next_deadline()
+        if due is not None and due <= self.now:
+            # Timeouts are due: they fire first in whatever step comes, and may move the very
+            # conversation a step would be chosen for (an offer that timed out goes to a bot
+            # now that a start asks for anyone), so time passes alone first.
+            return Tick(now=self.now), "tick"
         if len(self.live) < self.shape.live:
             self.started += 1
             cid = f"c-{self.started:07d}"

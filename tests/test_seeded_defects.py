@@ -146,13 +146,14 @@ class ForgetsRefusedIds(Switchboard):
 
 
 class ActsBeforeTimeouts(Switchboard):
-    """(h) A dated step acts at the old time, and only then lets the timeouts due fire."""
+    """(h) A dated step acts at the old time, and only then lets the timeouts due fire. Steps
+    with an id are left alone: their id would be remembered from the old time, which a dedup
+    window turns into a different failure (duplicate_changes_nothing)."""
 
     def handle(
         self, event: Event, *, now: float | None = None, step_id: str | None = None
     ) -> list[Effect]:
-        retried = step_id is not None and step_id in self._seen_ids
-        if now is None or now < self.now or isinstance(event, Tick) or retried:
+        if now is None or now < self.now or isinstance(event, Tick) or step_id is not None:
             return super().handle(event, now=now, step_id=step_id)
         try:
             acted = super().handle(event, step_id=step_id)

@@ -19,7 +19,16 @@ from handoff_fsm.effects import (
     Role,
     WrapUp,
 )
-from handoff_fsm.events import Accept, CustomerLeft, Decline, End, Presence, Transfer
+from handoff_fsm.events import (
+    Accept,
+    AddParticipant,
+    CustomerLeft,
+    Decline,
+    End,
+    Presence,
+    RemoveParticipant,
+    Transfer,
+)
 from handoff_fsm.testing.checks.base import Check, StepRecord, Violation, World
 from handoff_fsm.testing.fingerprint import ConversationPrint, Fingerprint
 from handoff_fsm.vocabulary import PresenceStatus, WithdrawReason
@@ -141,14 +150,6 @@ class MissedOffers(Check):
 
     def observe(self, step: StepRecord) -> Iterator[Violation]:
         event = step.event
-        if step.accepted and isinstance(event, Accept | Decline):
-            self._missed.pop(event.participant, None)
-        if (
-            step.accepted
-            and isinstance(event, Presence)
-            and event.status is PresenceStatus.AVAILABLE
-        ):
-            self._missed.pop(event.participant, None)
         told: set[str] = set()
         for effect in step.effects:
             if isinstance(effect, OfferWithdrawn):
@@ -163,6 +164,14 @@ class MissedOffers(Check):
                         step, None, f"{effect.to} told {effect.status} without missing offers"
                     )
                 told.add(effect.to)
+        # The step's own accept, decline or `available` comes after the timeouts it fired first
+        # (SPEC §3), so it restarts the count after them; a participant removed or added anew
+        # starts from zero too.
+        if step.accepted and (
+            isinstance(event, Accept | Decline | RemoveParticipant | AddParticipant)
+            or (isinstance(event, Presence) and event.status is PresenceStatus.AVAILABLE)
+        ):
+            self._missed.pop(event.participant, None)
         if not self._limit:
             return
         for pid, count in self._missed.items():
