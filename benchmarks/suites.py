@@ -41,7 +41,9 @@ SUITES: tuple[Suite, ...] = (
     Suite("check", "benchmarks.check_figures", "check of a 10-queue, 50-participant deployment"),
     Suite("durable", "benchmarks.durable_figures", "group commit beside raw sqlite3, stalls"),
     Suite("service", "benchmarks.service_figures", "serve under load, 32 and 128 clients"),
-    Suite("postgres", "benchmarks.postgres_figures", "serve --store postgresql://, 1-3 processes"),
+    Suite(
+        "postgres", "benchmarks.postgres_figures", "serve --store postgresql:// with 1-3 processes"
+    ),
 )
 
 

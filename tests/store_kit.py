@@ -18,6 +18,7 @@ from pathlib import Path
 
 import attrs
 from hypothesis import strategies as st
+from live_changes import CHANGE_KINDS, draw_change
 from state_dump import plain
 
 from handoff_fsm.adapters.replay import replay
@@ -148,7 +149,12 @@ def board_state(board: Switchboard) -> object:
     kept = heap._heap
     heap._heap = sorted(t for t in kept if board._timer_is_live(t))
     try:
-        return (fingerprint(board), board.conversations(), _sorted_dicts(plain(board)))
+        forgets = (
+            [(until, record.id) for until, record in board._ended
+             if board._conversations.get(record.id) is record],
+            list(board._id_expiry),
+        )  # fmt: skip
+        return (fingerprint(board), board.conversations(), _sorted_dicts(plain(board)), forgets)
     finally:
         heap._heap = kept
 
@@ -174,6 +180,7 @@ KINDS = [
     *["bot", "agent", "escalate", "transfer", "end", "fallback"] * 2,
     *["set_variable", "decline", "cancel", "presence", "propose", "approve", "reject"],
     *["monitor", "take_over", "survey_response", "customer_left"],
+    *CHANGE_KINDS,
 ]
 
 
@@ -263,6 +270,8 @@ def _event(draw: st.DrawFn, kind: str, conversation: str, actor: str, human: str
             return SurveyResponse(conversation=c, answers={"rating": 4})
         case "customer_left":
             return CustomerLeft(conversation=c)
+        case change if change in CHANGE_KINDS:
+            return draw_change(draw, change, PEOPLE[:4], ["q1", "q2"])
         case _:
             assert kind == "tick"
             return Tick(now=0)  # its time is drawn by the caller

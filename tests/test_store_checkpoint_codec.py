@@ -12,14 +12,28 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from store_kit import CONFIG, SCENARIO_FILES, Call, board_state, calls_of, drive, runs
 
 from handoff_fsm.adapters.scenario import load_scenario
 from handoff_fsm.adapters.store import StoreError
 from handoff_fsm.adapters.store import checkpoint_codec as codec
-from handoff_fsm.events import Presence, PresenceStatus, Start, Transfer, Wanted
+from handoff_fsm.events import (
+    AddParticipant,
+    Event,
+    Kind,
+    LeaveQueue,
+    Presence,
+    PresenceStatus,
+    RemoveParticipant,
+    RemoveQueue,
+    Start,
+    Transfer,
+    Wanted,
+)
 from handoff_fsm.switchboard import Switchboard
 
 
@@ -33,10 +47,19 @@ def round_trip(board: Switchboard) -> Switchboard:
     return loaded
 
 
+#: The same center with retention and a dedup window: ended conversations and step ids leave
+#: memory in time, so the checkpoint carries what is still to be forgotten, with its time.
+WINDOWS = attrs.evolve(
+    CONFIG, settings=attrs.evolve(CONFIG.settings, retention=20.0, dedup_window=10.0)
+)
+
+
 @settings(max_examples=150)
-@given(calls=runs())
-def test_property_every_drawn_state_loads_back_to_the_same_state(calls: list[Call]) -> None:
-    board = Switchboard(CONFIG)
+@given(calls=runs(), windows=st.booleans())
+def test_property_every_drawn_state_loads_back_to_the_same_state(
+    calls: list[Call], windows: bool
+) -> None:
+    board = Switchboard(WINDOWS if windows else CONFIG)
     for n in range(len(calls) + 1):
         assert board_state(round_trip(board)) == board_state(board), n
         if n < len(calls):
@@ -82,9 +105,19 @@ def test_a_traced_switchboard_is_refused_rather_than_checkpointed_without_its_tr
         codec.check_shape(Switchboard(CONFIG, trace=True))
 
 
-def test_a_presence_change_touches_the_waits_that_named_the_participant_silently() -> None:
+@pytest.mark.parametrize(
+    "event",
+    [
+        Presence(participant="rep-1", status=PresenceStatus.OFFLINE),
+        LeaveQueue(participant="rep-1", queue="q1"),
+        RemoveParticipant(participant="rep-1"),
+    ],
+    ids=lambda e: e.STEP,
+)
+def test_a_step_touches_the_waits_that_named_its_participant_silently(event: Event) -> None:
     """The one change no effect names: a wait that named rep-1 asks the whole queue when rep-1
-    goes offline. Without `touched_before` the checkpoint would keep the old request."""
+    goes offline, leaves the queue or is removed. Without `touched_before` the checkpoint would
+    keep the old request."""
     board = Switchboard(CONFIG)
     board.handle(Presence(participant="rep-2", status=PresenceStatus.OFFLINE), now=0)
     board.handle(Start(conversation="c1", queue="q1"), now=0)  # bot-a holds it
@@ -93,7 +126,6 @@ def test_a_presence_change_touches_the_waits_that_named_the_participant_silently
                  to="rep-1"), now=1,
     )  # fmt: skip
     board.handle(Presence(participant="rep-1", status=PresenceStatus.AWAY), now=2)
-    event = Presence(participant="rep-1", status=PresenceStatus.OFFLINE)
     before = codec.touched_before(board, event)
     effects = board.handle(event, now=3)
     conversations: set[str] = set()
@@ -107,6 +139,10 @@ def test_a_presence_change_touches_the_waits_that_named_the_participant_silently
         (lambda g: g.update(now="soon"), "'now' is not a number"),
         (lambda g: g.update(codec=99), "codec version 99"),
         (lambda g: g.pop("timer_seq"), "has no 'timer_seq'"),
+        (lambda g: g.update(tokens=1.5), "'tokens' is not an integer"),
+        (lambda g: g.update(ended=[[3, "c9"]]), "globals.ended names 'c9'"),
+        (lambda g: g.update(id_expiry=[["x"]]), "'id_expiry' is not a list of 2-item lists"),
+        (lambda g: g.update(world={"queues": 3}), "globals.world: cannot be read back"),
     ],
 )
 def test_a_damaged_row_is_one_line_naming_it(change: object, problem: str) -> None:
@@ -114,3 +150,13 @@ def test_a_damaged_row_is_one_line_naming_it(change: object, problem: str) -> No
     change(g)  # type: ignore[operator]
     with pytest.raises(StoreError, match=problem):
         codec.load(CONFIG, g, participants, list(conversations.items()), "here")
+
+
+def test_the_world_changed_by_live_changes_is_in_the_globals_row_only_when_it_differs() -> None:
+    board = Switchboard(CONFIG)
+    assert codec.encode_globals(board)["world"] is None
+    board.handle(RemoveQueue(queue="q2"), now=0)
+    board.handle(AddParticipant(participant="rep-9", kind=Kind.HUMAN, queues=("q1",)), now=0)
+    loaded = round_trip(board)
+    assert loaded.world == board.world != CONFIG
+    assert loaded.config == CONFIG  # the store's first config stays what it was

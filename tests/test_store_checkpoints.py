@@ -12,6 +12,7 @@ from store_kit import CONFIG, board_state
 
 from handoff_fsm.adapters.cli import main
 from handoff_fsm.adapters.store import DurableSwitchboard, Store, StoreCorruptError
+from handoff_fsm.adapters.store import checkpoint_codec as codec
 from handoff_fsm.adapters.store.checkpoints import (
     LiveCheckpoint,
     digest_of,
@@ -19,7 +20,14 @@ from handoff_fsm.adapters.store.checkpoints import (
     write_marker,
 )
 from handoff_fsm.adapters.store.maintenance import verify
-from handoff_fsm.events import CustomerMessage, Start, Tick
+from handoff_fsm.events import (
+    CustomerMessage,
+    Presence,
+    PresenceStatus,
+    RemoveParticipant,
+    Start,
+    Tick,
+)
 
 
 def _store(path: Path, conversations: int = 3) -> None:
@@ -133,6 +141,30 @@ def test_a_checkpoint_writes_only_the_rows_its_steps_touched(tmp_path: Path) -> 
         verify(store)
 
 
+def test_a_live_change_rewrites_every_participant_row_and_drops_a_removed_one(
+    tmp_path: Path,
+) -> None:
+    """Memberships of every member of a queue may move with one live change; a removed
+    participant's row goes, or the digest would not be the state's."""
+    path = tmp_path / "s.db"
+    with DurableSwitchboard(Store.create(path, CONFIG), checkpoint_every=1000) as board:
+        board.checkpoint()
+        live = board._writer.live
+        board.handle(Presence(participant="bot-b", status=PresenceStatus.OFFLINE), now=1)
+        board.handle(RemoveParticipant(participant="bot-b"), now=2)
+        writes = live.rows_now(board.switchboard, board.seq)
+        assert sorted(key for kind, key, *_ in writes.puts if kind == "participant") == [
+            "bot-a",
+            "rep-1",
+            "rep-2",
+        ]
+        assert writes.deletes == [("participant", "bot-b")]
+        board.checkpoint()
+    with Store.open(path) as store:
+        assert board_state(store.restore().switchboard) == board_state(board.switchboard)
+        verify(store)
+
+
 def test_a_restore_that_re_applied_steps_rewrites_every_row_once(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     board = DurableSwitchboard(Store.create(path, CONFIG), checkpoint_every=1000)
@@ -146,4 +178,5 @@ def test_a_restore_that_re_applied_steps_rewrites_every_row_once(tmp_path: Path)
         assert {key for kind, key, *_ in writes.puts if kind == "conversation"} == {
             f"c{n}" for n in range(5)
         }
-        assert json.loads(next(b for k, _, _, b, _ in writes.puts if k == "globals"))["codec"] == 1
+        globals_row = next(b for k, _, _, b, _ in writes.puts if k == "globals")
+        assert json.loads(globals_row)["codec"] == codec.CODEC_VERSION

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import math
 import sqlite3
 from pathlib import Path
 
+import attrs
 import pytest
 from store_kit import CONFIG, SPEC_EXAMPLE, calls_of, drive
 
-from handoff_fsm.adapters.scenario import load_scenario
+from handoff_fsm.adapters.replay import replay
+from handoff_fsm.adapters.scenario import load_scenario, parse_scenario
 from handoff_fsm.adapters.store import (
     DurableSwitchboard,
     Store,
@@ -20,7 +23,19 @@ from handoff_fsm.adapters.store import (
 )
 from handoff_fsm.effects import Effect
 from handoff_fsm.errors import InvalidStep, StepRefused
-from handoff_fsm.events import Accept, CustomerMessage, Start, Tick
+from handoff_fsm.events import (
+    Accept,
+    AddParticipant,
+    CustomerMessage,
+    End,
+    Escalate,
+    JoinQueue,
+    Kind,
+    RemoveQueue,
+    Start,
+    Tick,
+)
+from handoff_fsm.switchboard import StepStatus
 
 
 def _checkpoint_seq(path: Path) -> int | None:
@@ -154,3 +169,73 @@ def test_step_gives_the_core_result_and_a_duplicate_is_logged_with_no_effects(
         refused = board.step(Accept(conversation="c1", participant="rep-1"), now=1)
         assert refused.status == "refused" and refused.code == "wrong_state"
         assert [s.refused for s in board.store.steps()] == [False, False, True]
+
+
+# -- live changes and retention across a restart: a store's world is its first config plus its
+# -- logged changes, and what retention and the dedup window will forget is in the checkpoint
+
+
+def test_a_participant_added_before_a_restart_is_offered_after_it(tmp_path: Path) -> None:
+    path = tmp_path / "live.db"
+    config = parse_scenario(
+        {
+            "participants": {
+                "bot-a": {"kind": "bot", "capacity": 5},
+                "rep-1": {"kind": "human", "capacity": 1, "presence": "offline"},
+            },
+            "queues": {"support": {"participants": ["bot-a", "rep-1"]}},
+            "steps": [],
+        },
+        "live",
+    ).config
+    with DurableSwitchboard.open(path, config) as board:
+        board.handle(Start(conversation="c1", queue="support"), now=0)
+        board.handle(Escalate(conversation="c1", participant="bot-a"), now=1)  # rep-1 offline
+        added = board.handle(
+            AddParticipant(participant="rep-9", kind=Kind.HUMAN, capacity=1), now=2
+        )
+        assert added == []  # not a member of support yet
+    with DurableSwitchboard.open(path, checkpoint_every=1) as board:  # no config needed
+        assert board.restored_from == 3
+        assert [p.id for p in board.switchboard.world.participants] == ["bot-a", "rep-1", "rep-9"]
+        joined = board.handle(JoinQueue(participant="rep-9", queue="support"), now=3)
+        assert [(e.KIND, e.to) for e in joined] == [("offer", "rep-9")]
+    with DurableSwitchboard.open(path, config) as board:  # restored from the checkpoint
+        assert board.restored_from == 4
+        accepted = board.handle(Accept(conversation="c1", participant="rep-9"), now=4)
+        assert [(e.KIND, e.to) for e in accepted][:1] == [("participant_added", "rep-9")]
+    replayed = io.StringIO()
+    with Store.open(path, readonly=True) as store:
+        replay(store, replayed)
+    assert '"kind":"offer","conversation":"c1","to":"rep-9"' in replayed.getvalue()
+
+
+def test_a_removed_queue_stays_removed_after_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "live.db"
+    with DurableSwitchboard.open(path, CONFIG) as board:
+        board.handle(RemoveQueue(queue="q2"), now=1)
+    for every in (1, 1000):  # from the checkpoint, then by re-applying the log
+        with DurableSwitchboard.open(path, checkpoint_every=every) as board:
+            assert [q.name for q in board.switchboard.world.queues] == ["q1"]
+            with pytest.raises(StepRefused) as refused:
+                board.handle(Start(conversation="c1", queue="q2"), now=2)
+            assert refused.value.code == "unknown_queue"
+
+
+def test_retention_and_the_dedup_window_go_on_after_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "windows.db"
+    config = attrs.evolve(
+        CONFIG, settings=attrs.evolve(CONFIG.settings, retention=20.0, dedup_window=10.0)
+    )
+    with DurableSwitchboard.open(path, config, checkpoint_every=1) as board:
+        board.handle(Start(conversation="c1", queue="q1"), now=0, step_id="s1")
+        board.handle(End(conversation="c1", participant="bot-a"), now=1)
+    with DurableSwitchboard.open(path) as board:  # from the checkpoint
+        assert board.restored_from == 2
+        inside = board.step(Tick(now=5), step_id="s1")  # inside the window: a duplicate
+        assert inside.status is StepStatus.DUPLICATE
+        after = board.step(Tick(now=12), step_id="s1")  # the window is over: a new step
+        assert after.status is StepStatus.APPLIED
+        assert board.switchboard.conversations() == ("c1",)
+        board.handle(Tick(now=21))  # retention is over: c1 is forgotten
+        assert board.switchboard.conversations() == ()

@@ -46,6 +46,8 @@ from handoff_fsm.errors import InvalidStep
 from handoff_fsm.events import (
     EVENT_TYPES,
     Accept,
+    AddParticipant,
+    AddQueue,
     AgentMessage,
     Approve,
     BotMessage,
@@ -57,17 +59,24 @@ from handoff_fsm.events import (
     Escalate,
     Event,
     Fallback,
+    JoinQueue,
+    LeaveQueue,
     Monitor,
     Presence,
     PresenceStatus,
     Propose,
     Reject,
+    RemoveParticipant,
+    RemoveQueue,
+    SetCapacity,
+    SetSkills,
     SetVariable,
     Start,
     SurveyResponse,
     TakeOver,
     Tick,
     Transfer,
+    UpdateQueue,
     Wanted,
 )
 from handoff_fsm.lifecycle import Outcome
@@ -100,12 +109,69 @@ EVENT_SAMPLES: list[Event] = [
     SurveyResponse(conversation="c1", answers={"rating": 5, "comment": "ok"}),
     CustomerLeft(conversation="c1"),
     Tick(now=120.25),
+    AddParticipant(
+        participant="rep-9",
+        kind=Kind.HUMAN,
+        capacity=3,
+        skills={"billing": 5},
+        presence=PresenceStatus.AWAY,
+        queues=("q1", "q2"),
+    ),
+    RemoveParticipant(participant="rep-9"),
+    SetCapacity(participant="rep-1", capacity=0),
+    SetSkills(participant="rep-1", skills={"billing": 3, "french": 2}),
+    JoinQueue(participant="rep-9", queue="q1"),
+    LeaveQueue(participant="rep-9", queue="q1"),
+    AddQueue(
+        queue="billing",
+        participants=("rep-1",),
+        strategy=Strategy.ROUND_ROBIN,
+        units=2,
+        offer_timeout=None,
+        wait_timeout=120.0,
+        overflow=OverflowTransfer(queue="q1"),
+    ),
+    UpdateQueue(
+        queue="billing",
+        strategy=Strategy.MOST_IDLE,
+        units=1,
+        offer_timeout=30.0,
+        wait_timeout=None,
+        overflow=OverflowReturnToBot(),
+    ),
+    RemoveQueue(queue="billing"),
 ]
 
 
 def test_every_event_type_has_a_round_trip_sample() -> None:
     assert {type(event) for event in EVENT_SAMPLES} == set(EVENT_TYPES)
-    assert len(EVENT_TYPES) == 21
+    assert len(EVENT_TYPES) == 30
+
+
+def test_an_update_queue_writes_only_what_it_changes() -> None:
+    partial = UpdateQueue(queue="q1", offer_timeout=None)
+    data = event_to_json(partial)
+    assert data == {"update_queue": {"queue": "q1", "offer_timeout": None}}
+    assert event_from_json(data) == partial
+    assert encode_event(partial) == '{"update_queue":{"queue":"q1","offer_timeout":null}}'
+
+
+def test_a_config_with_presence_skills_and_windows_reads_back_equal() -> None:
+    config = attrs.evolve(
+        CONFIG,
+        settings=attrs.evolve(CONFIG.settings, retention=60.0, dedup_window=5.0),
+        participants=(
+            *CONFIG.participants,
+            ParticipantSpec(
+                id="rep-9",
+                kind=Kind.HUMAN,
+                capacity=2,
+                presence=PresenceStatus.OFFLINE,
+                skills={"billing": 4},
+            ),
+        ),
+    )
+    assert config_from_json(json.loads(encode_config(config))) == config
 
 
 @pytest.mark.parametrize("event", EVENT_SAMPLES, ids=lambda e: e.STEP)

