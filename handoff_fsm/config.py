@@ -48,10 +48,6 @@ class Skills(Mapping[str, int]):
         return (Skills, (self._levels,))
 
 
-#: live's name for the same mapping (issue 12); one type, two names.
-Levels = Skills
-
-
 def _skills(value: Mapping[str, int] | None) -> Skills:
     return value if isinstance(value, Skills) else Skills(value)
 
@@ -168,7 +164,6 @@ __all__ = [
     "DEFAULT_ESCALATION_PHRASES",
     "Config",
     "Kind",
-    "Levels",
     "Overflow",
     "OverflowEnd",
     "OverflowReturnToBot",
