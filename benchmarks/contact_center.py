@@ -295,7 +295,7 @@ class _Crowd:
                 return BotMessage(conversation=cid, participant=bot, text=rng.choice(TEXTS)), kind
             if kind == "fallback":
                 return Fallback(conversation=cid, participant=bot), kind
-            return Escalate(conversation=cid, participant=bot), kind
+            return self._escalation(cid, bot)
         if kind == "agent":
             cid = self._pick(HUMAN_HELD)
             if cid is None:
@@ -344,6 +344,18 @@ class _Crowd:
         elif cls in (WAITING, OFFERED) and rng.random() < CANCEL_PHRASE_RATE:
             text, kind = "never mind, I found it", "customer (cancel phrase)"
         return CustomerMessage(conversation=cid, text=text), kind
+
+    def _escalation(self, cid: str, bot: str) -> tuple[Event, str] | None:
+        """An escalation routing could serve: one whose every human held it before is refused
+        `cannot_serve`, so the crowd does not choose it."""
+        router = router_of(self.board)
+        queue = router.held_in(cid)
+        assert queue is not None
+        try:
+            router.check_request(queue, wanted=Wanted.HUMAN, conversation=cid)
+        except StepRefused:
+            return None
+        return Escalate(conversation=cid, participant=bot), "escalate"
 
     def _transfer(self) -> tuple[Event, str] | None:
         """A transfer routing could serve: one that no member could ever take (everyone of the
