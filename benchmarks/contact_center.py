@@ -20,8 +20,9 @@ out, timers pending. So `build(shape)` makes one, deterministically from `shape.
   conversation the step or one of its effects names by what it is now (held by a bot, held by a
   human, offered, waiting, in its survey), read through `benchmarks.internals` (`state_of`,
   the router's `offer_of`), and asks the router's `holder` or `offer_of` for the actor of the
-  next step. Any step that changes a conversation names it in an effect, so the files
-  stay true; a step the switchboard refused anyway would become a tick at the same time (which
+  next step. When timeouts are due, the next step is a tick, so no step is chosen on a state
+  they are about to change. Any step that changes a conversation names it in an effect, so the
+  files stay true; a step the switchboard refused anyway would become a tick at the same time (which
   moves time exactly as the refused step did), and is counted (`substituted`: 0 so far).
   Because the switchboard is deterministic, replaying the recorded stream on the unpickled warm
   state gives the very same steps, every one accepted: `benchmarks.switchboard_figures` times
@@ -247,12 +248,21 @@ class _Crowd:
 
     def next_step(self) -> tuple[Event, str]:
         rng = self.rng
+        due = self.board.next_deadline()
+        if due is not None and due <= self.now:
+            # Timeouts are due: they fire first in whatever step comes, and may move the very
+            # conversation a step would be chosen for (an offer that timed out goes to a bot
+            # now that a start asks for anyone), so time passes alone first.
+            return Tick(now=self.now), "tick"
         if len(self.live) < self.shape.live:
             self.started += 1
             cid = f"c-{self.started:07d}"
             queue = rng.choice(self.queues)
             variables = {"channel": rng.choice(("web", "app", "whatsapp")), "lang": "en"}
-            return Start(conversation=cid, queue=queue, variables=variables), "start"
+            # `kind: any`: the strategy alone picks, bots and humans alike (the load this center
+            # measures); a start without `kind` would ask for bots first.
+            start = Start(conversation=cid, queue=queue, variables=variables, kind=Wanted.ANY)
+            return start, "start"
         offers = len(self.bags[OFFERED])
         if offers and rng.random() < offers * self.shape.mean_gap / OFFER_RESPONSE_TIME:
             kind = "decline" if rng.random() < DECLINE_SHARE else "accept"
@@ -285,7 +295,7 @@ class _Crowd:
                 return BotMessage(conversation=cid, participant=bot, text=rng.choice(TEXTS)), kind
             if kind == "fallback":
                 return Fallback(conversation=cid, participant=bot), kind
-            return Escalate(conversation=cid, participant=bot), kind
+            return self._escalation(cid, bot)
         if kind == "agent":
             cid = self._pick(HUMAN_HELD)
             if cid is None:
@@ -335,7 +345,35 @@ class _Crowd:
             text, kind = "never mind, I found it", "customer (cancel phrase)"
         return CustomerMessage(conversation=cid, text=text), kind
 
+    def _escalation(self, cid: str, bot: str) -> tuple[Event, str] | None:
+        """An escalation routing could serve: one whose every human held it before is refused
+        `cannot_serve`, so the crowd does not choose it."""
+        router = router_of(self.board)
+        queue = router.held_in(cid)
+        assert queue is not None
+        try:
+            router.check_request(queue, wanted=Wanted.HUMAN, conversation=cid)
+        except StepRefused:
+            return None
+        return Escalate(conversation=cid, participant=bot), "escalate"
+
     def _transfer(self) -> tuple[Event, str] | None:
+        """A transfer routing could serve: one that no member could ever take (everyone of the
+        kind held it before) is refused `cannot_serve`, so the crowd does not choose it."""
+        chosen = self._any_transfer()
+        if chosen is None:
+            return None
+        event = chosen[0]
+        assert isinstance(event, Transfer)
+        try:
+            router_of(self.board).check_request(
+                event.queue, wanted=event.kind, named=event.to, conversation=event.conversation
+            )
+        except StepRefused:
+            return None
+        return chosen
+
+    def _any_transfer(self) -> tuple[Event, str] | None:
         rng, router = self.rng, router_of(self.board)
         by_bot = rng.random() < 0.4
         cid = self._pick(BOT_HELD if by_bot else HUMAN_HELD)

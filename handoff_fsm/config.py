@@ -16,17 +16,21 @@ import attrs
 from handoff_fsm.vocabulary import Kind, PresenceStatus, Strategy
 
 
-class Levels(Mapping[str, int]):
-    """An immutable, hashable, picklable mapping of skill name to level: a participant's skills
-    stay a value (a spec compares and hashes by content, and a switchboard snapshot pickles)."""
+class Skills(Mapping[str, int]):
+    """A participant's skills (name -> level 1..10): an immutable mapping that pickles and
+    compares by value, so a spec stays a frozen value."""
 
     __slots__ = ("_levels",)
 
-    def __init__(self, levels: Mapping[str, int] | Iterable[tuple[str, int]] = ()) -> None:
-        self._levels = dict(levels)
+    def __init__(self, levels: Mapping[str, int] | Iterable[tuple[str, int]] | None = None) -> None:
+        given = dict(levels or {})
+        try:  # by name, so two equal mappings print alike; unsortable names are refused later
+            self._levels = dict(sorted(given.items()))
+        except TypeError:
+            self._levels = given
 
-    def __getitem__(self, skill: str) -> int:
-        return self._levels[skill]
+    def __getitem__(self, name: str) -> int:
+        return self._levels[name]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._levels)
@@ -38,10 +42,14 @@ class Levels(Mapping[str, int]):
         return hash(frozenset(self._levels.items()))
 
     def __repr__(self) -> str:
-        return f"Levels({self._levels!r})"
+        return f"Skills({self._levels!r})"
 
-    def __reduce__(self) -> tuple[type[Levels], tuple[dict[str, int]]]:
-        return (Levels, (self._levels,))
+    def __reduce__(self) -> tuple[type[Skills], tuple[dict[str, int]]]:
+        return (Skills, (self._levels,))
+
+
+def _skills(value: Mapping[str, int] | None) -> Skills:
+    return value if isinstance(value, Skills) else Skills(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -54,7 +62,23 @@ class ParticipantSpec:
     kind: Kind
     capacity: int
     presence: PresenceStatus = PresenceStatus.AVAILABLE
-    skills: Mapping[str, int] = attrs.field(factory=Levels, converter=Levels)
+    skills: Mapping[str, int] = attrs.field(factory=Skills, converter=_skills)
+
+
+@attrs.frozen(kw_only=True)
+class Requirement:
+    """What a request asks of whoever takes it: `skill` at `level` or above; with `for`
+    (seconds), only until the current wait has lasted that long (the wait relaxes)."""
+
+    skill: str
+    level: int = 1
+    for_: float | None = None
+
+    def met_by(self, skills: Mapping[str, int]) -> bool:
+        return skills.get(self.skill, 0) >= self.level
+
+    def to_json(self) -> dict[str, str | int | float | None]:
+        return {"skill": self.skill, "level": self.level, "for": self.for_}
 
 
 @attrs.frozen(kw_only=True)
@@ -86,6 +110,8 @@ class QueueSpec:
     offer_timeout: float | None = None
     wait_timeout: float | None = None
     overflow: Overflow = attrs.field(factory=OverflowEnd)
+    priority: int = 0
+    wrap_up: float | None = None
 
 
 DEFAULT_ESCALATION_PHRASES = ("talk to agent", "speak to agent", "chat with an agent")
@@ -94,7 +120,9 @@ DEFAULT_CANCEL_PHRASES = ("never mind", "cancel")
 
 @attrs.frozen(kw_only=True)
 class Settings:
-    """Handoff settings. Phrases match case-insensitively anywhere in a customer message."""
+    """Handoff settings. Escalation phrases match case-insensitively anywhere in a customer
+    message; a cancel phrase must be the whole message (case, surrounding white space and a
+    trailing `.`, `!` or `?` aside)."""
 
     fallback_limit: int = 3
     escalation_phrases: tuple[str, ...] = DEFAULT_ESCALATION_PHRASES
@@ -104,6 +132,13 @@ class Settings:
     retention: float | None = None
     #: Seconds a step id is remembered after its step was processed (None: for ever).
     dedup_window: float | None = None
+    missed_offers_to_away: int = 0
+
+
+def whole_message(text: str) -> str:
+    """A message as cancel phrases compare it: case, surrounding white space and trailing
+    `.`, `!`, `?` aside ("Never mind!" is "never mind")."""
+    return text.strip().rstrip(".!?").strip().casefold()
 
 
 @attrs.frozen(kw_only=True)
@@ -129,13 +164,15 @@ __all__ = [
     "DEFAULT_ESCALATION_PHRASES",
     "Config",
     "Kind",
-    "Levels",
     "Overflow",
     "OverflowEnd",
     "OverflowReturnToBot",
     "OverflowTransfer",
     "ParticipantSpec",
     "QueueSpec",
+    "Requirement",
     "Settings",
+    "Skills",
     "Strategy",
+    "whole_message",
 ]

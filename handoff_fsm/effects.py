@@ -17,7 +17,14 @@ from typing import ClassVar, TypeAlias
 
 import attrs
 
-from handoff_fsm.vocabulary import CUSTOMER, JsonValue, Outcome, Role, WithdrawReason
+from handoff_fsm.vocabulary import (
+    CUSTOMER,
+    JsonValue,
+    Outcome,
+    PresenceStatus,
+    Role,
+    WithdrawReason,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -32,17 +39,33 @@ class Entry:
 
 
 @attrs.frozen(kw_only=True)
+class Handover:
+    """Who handed the conversation over last, and why (a hand-over that carried a reason)."""
+
+    sender: str
+    reason: str
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {"from": self.sender, "reason": self.reason}
+
+
+@attrs.frozen(kw_only=True)
 class Context:
-    """Everything a joiner must know: every variable and every message so far, in order."""
+    """Everything a joiner must know: every variable and every message so far, in order, and
+    (only after a hand-over that gave a reason) who handed it over and why."""
 
     variables: Mapping[str, JsonValue]
     transcript: tuple[Entry, ...]
+    handover: Handover | None = None
 
     def to_json(self) -> dict[str, JsonValue]:
-        return {
+        json: dict[str, JsonValue] = {
             "variables": dict(self.variables),
             "transcript": [entry.to_json() for entry in self.transcript],
         }
+        if self.handover is not None:
+            json["handover"] = self.handover.to_json()
+        return json
 
 
 @attrs.frozen(kw_only=True)
@@ -96,9 +119,13 @@ class Queued:
     queue: str
     position: int
     to: str = CUSTOMER
+    estimated_wait: float | None = None  # seconds; None while unknown
 
     def fields(self) -> dict[str, JsonValue]:
-        return {"queue": self.queue, "position": self.position}
+        fields: dict[str, JsonValue] = {"queue": self.queue, "position": self.position}
+        if self.estimated_wait is not None:  # left out while unknown (docs/routing.md)
+            fields["estimated_wait"] = self.estimated_wait
+        return fields
 
 
 @attrs.frozen(kw_only=True)
@@ -176,6 +203,33 @@ class Ended:
         return {"outcome": self.outcome.value}
 
 
+@attrs.frozen(kw_only=True)
+class PresenceChanged:
+    """The core changed a participant's presence (missed offers set it away)."""
+
+    KIND: ClassVar[str] = "presence"
+    to: str
+    status: PresenceStatus
+    reason: str
+    conversation: None = None
+
+    def fields(self) -> dict[str, JsonValue]:
+        return {"status": self.status.value, "reason": self.reason}
+
+
+@attrs.frozen(kw_only=True)
+class WrapUp:
+    """A human's wrap-up of a conversation begins: its units stay in use until `until`."""
+
+    KIND: ClassVar[str] = "wrap_up"
+    conversation: str
+    to: str
+    until: float
+
+    def fields(self) -> dict[str, JsonValue]:
+        return {"until": self.until}
+
+
 Effect: TypeAlias = (
     ParticipantAdded
     | ContextSet
@@ -189,11 +243,13 @@ Effect: TypeAlias = (
     | Approval
     | Survey
     | Ended
+    | PresenceChanged
+    | WrapUp
 )
 
 EFFECT_TYPES: tuple[type[Effect], ...] = (
     ParticipantAdded, ContextSet, Greeting, Message, Queued, Offer, OfferWithdrawn,
-    ParticipantRemoved, ApprovalRequested, Approval, Survey, Ended,
+    ParticipantRemoved, ApprovalRequested, Approval, Survey, Ended, PresenceChanged, WrapUp,
 )  # fmt: skip
 
 
@@ -208,14 +264,17 @@ __all__ = [
     "Ended",
     "Entry",
     "Greeting",
+    "Handover",
     "JsonValue",
     "Message",
     "Offer",
     "OfferWithdrawn",
     "ParticipantAdded",
     "ParticipantRemoved",
+    "PresenceChanged",
     "Queued",
     "Role",
     "Survey",
     "WithdrawReason",
+    "WrapUp",
 ]

@@ -18,7 +18,8 @@ from typing import Any
 
 import attrs
 
-from handoff_fsm.config import OverflowEnd, OverflowReturnToBot, OverflowTransfer
+from handoff_fsm.config import OverflowEnd, OverflowReturnToBot, OverflowTransfer, Requirement
+from handoff_fsm.effects import Entry
 from handoff_fsm.values import (
     describe,
     json_problem,
@@ -71,6 +72,44 @@ def _overflow(value: object) -> str | None:
     return f"must be end, return_to_bot or a transfer to a queue, got {describe(value)}"
 
 
+def _priority(value: object) -> str | None:
+    if value is None or (
+        isinstance(value, int) and not isinstance(value, bool) and abs(value) <= 1000
+    ):
+        return None
+    return f"must be a whole number from -1000 to 1000, got {describe(value)}"
+
+
+def _requirements(value: object) -> str | None:
+    if not isinstance(value, tuple):
+        return f"must be a list of requirements, got {describe(value)}"
+    for i, item in enumerate(value):
+        if not isinstance(item, Requirement):
+            return f"[{i}] must be a requirement {{skill, level, for}}, got {describe(item)}"
+        problem = text_problem(item.skill)
+        if problem is not None:
+            return f"[{i}].skill {problem}"
+        if isinstance(item.level, bool) or not isinstance(item.level, int):
+            return f"[{i}].level must be a whole number 1 to 10, got {describe(item.level)}"
+        if not 1 <= item.level <= 10:
+            return f"[{i}].level must be a whole number 1 to 10, got {item.level}"
+        if item.for_ is not None and (time_problem(item.for_) is not None or not item.for_ > 0):
+            return f"[{i}].for must be a number of seconds > 0, got {describe(item.for_)}"
+    return None
+
+
+def _entries(value: object) -> str | None:
+    if not isinstance(value, tuple):
+        return f"must be a list of {{from, text}}, got {describe(value)}"
+    for i, item in enumerate(value):
+        if not isinstance(item, Entry):
+            return f"[{i}] must be a transcript entry {{from, text}}, got {describe(item)}"
+        problem = text_problem(item.sender) or text_problem(item.text)
+        if problem is not None:
+            return f"[{i}] {problem}"
+    return None
+
+
 def _or_unchanged(check: Check) -> Check:
     def either(value: object) -> str | None:
         return None if value is UNCHANGED else check(value)
@@ -98,6 +137,10 @@ FIELD_CHECKS: dict[str, Check] = {
     "int | Unchanged": _or_unchanged(whole_problem),
     "float | Unchanged | None": _or_unchanged(timeout_problem),
     "Overflow | Unchanged": _or_unchanged(_overflow),
+    "Wanted | None": lambda value: None if value is None else _choice(Wanted)(value),
+    "int | None": _priority,
+    "tuple[Requirement, ...]": _requirements,
+    "tuple[Entry, ...]": _entries,
 }
 """The check of a field, by its annotation as written in `handoff_fsm.events`."""
 

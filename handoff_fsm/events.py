@@ -15,20 +15,31 @@ field of a type nobody knows how to check fails at import).
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import ClassVar, TypeAlias
 
 import attrs
 
 from handoff_fsm.config import (
-    Levels,
     Overflow,
     OverflowEnd,
+    Requirement,
+    Skills,
 )
+from handoff_fsm.effects import Entry
 from handoff_fsm.errors import InvalidStep
 from handoff_fsm.event_checks import FIELD_CHECKS, UNCHANGED, Check, Unchanged, checks_of
 from handoff_fsm.values import text_problem
 from handoff_fsm.vocabulary import JsonValue, Kind, PresenceStatus, Strategy, Wanted
+
+
+def _requirements_of(value: Iterable[Requirement]) -> tuple[Requirement, ...]:
+    """A request's requirements, as a tuple (a list is accepted from the Python API)."""
+    return tuple(value)
+
+
+def _entries_of(value: Iterable[Entry]) -> tuple[Entry, ...]:
+    return tuple(value)
 
 
 class _Step:
@@ -58,6 +69,12 @@ class Start(_Step):
     conversation: str
     queue: str
     variables: Mapping[str, JsonValue] = attrs.field(factory=dict)
+    # None: anyone, bots before humans (bots take first when the queue has bots).
+    kind: Wanted | None = None
+    to: str | None = None
+    requires: tuple[Requirement, ...] = attrs.field(default=(), converter=_requirements_of)
+    priority: int | None = None  # None: the queue's
+    transcript: tuple[Entry, ...] = attrs.field(default=(), converter=_entries_of)
 
 
 @attrs.frozen(kw_only=True)
@@ -109,6 +126,9 @@ class Escalate(_Step):
     conversation: str
     participant: str
     reason: str = "explicit"
+    variables: Mapping[str, JsonValue] = attrs.field(factory=dict)
+    requires: tuple[Requirement, ...] = attrs.field(default=(), converter=_requirements_of)
+    priority: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -135,6 +155,10 @@ class Transfer(_Step):
     queue: str
     kind: Wanted = Wanted.ANY
     to: str | None = None
+    reason: str | None = None
+    variables: Mapping[str, JsonValue] = attrs.field(factory=dict)
+    requires: tuple[Requirement, ...] = attrs.field(default=(), converter=_requirements_of)
+    priority: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -228,6 +252,18 @@ class Tick(_Step):
         return None
 
 
+@attrs.frozen(kw_only=True)
+class WrapUpDone(_Step):
+    """A human ends its wrap-up of every conversation (its units are free again)."""
+
+    STEP: ClassVar[str] = "wrap_up_done"
+    participant: str
+
+    @property
+    def conversation(self) -> None:
+        return None
+
+
 # -- live changes of the world (contract v2): participants and queues -----------------------------
 
 
@@ -247,7 +283,7 @@ class AddParticipant(_WorldChange):
     participant: str
     kind: Kind
     capacity: int = 1
-    skills: Mapping[str, int] = attrs.field(factory=Levels, converter=Levels)
+    skills: Mapping[str, int] = attrs.field(factory=Skills, converter=Skills)
     presence: PresenceStatus = PresenceStatus.AVAILABLE
     queues: tuple[str, ...] = ()
 
@@ -275,7 +311,7 @@ class SetSkills(_WorldChange):
 
     STEP: ClassVar[str] = "set_skills"
     participant: str
-    skills: Mapping[str, int] = attrs.field(factory=Levels, converter=Levels)
+    skills: Mapping[str, int] = attrs.field(factory=Skills, converter=Skills)
 
 
 @attrs.frozen(kw_only=True)
@@ -351,14 +387,15 @@ def _check_units(event: _Step, units: int) -> None:
 Event: TypeAlias = (
     Start | CustomerMessage | BotMessage | AgentMessage | Fallback | SetVariable | Escalate |
     Accept | Decline | Transfer | Cancel | Presence | Propose | Approve | Reject | Monitor |
-    TakeOver | End | SurveyResponse | CustomerLeft | Tick | AddParticipant | RemoveParticipant |
+    TakeOver | End | SurveyResponse | CustomerLeft | Tick | WrapUpDone | AddParticipant |
+    RemoveParticipant |
     SetCapacity | SetSkills | JoinQueue | LeaveQueue | AddQueue | UpdateQueue | RemoveQueue
 )  # fmt: skip
 
 EVENT_TYPES: tuple[type[Event], ...] = (
     Start, CustomerMessage, BotMessage, Fallback, SetVariable, Escalate, Accept, Decline,
     AgentMessage, Transfer, Cancel, Presence, Propose, Approve, Reject, Monitor, TakeOver, End,
-    SurveyResponse, CustomerLeft, Tick,
+    SurveyResponse, CustomerLeft, Tick, WrapUpDone,
     AddParticipant, RemoveParticipant, SetCapacity, SetSkills, JoinQueue, LeaveQueue, AddQueue,
     UpdateQueue, RemoveQueue,
 )  # fmt: skip
@@ -425,4 +462,5 @@ __all__ = [
     "Unchanged",
     "UpdateQueue",
     "Wanted",
+    "WrapUpDone",
 ]  # fmt: skip

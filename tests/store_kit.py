@@ -50,6 +50,7 @@ from handoff_fsm.events import (
     Tick,
     Transfer,
     Wanted,
+    WrapUpDone,
 )
 from handoff_fsm.lifecycle import State
 from handoff_fsm.switchboard import Switchboard
@@ -179,7 +180,7 @@ KINDS = [
     *["start", "customer", "accept", "tick"] * 3,
     *["bot", "agent", "escalate", "transfer", "end", "fallback"] * 2,
     *["set_variable", "decline", "cancel", "presence", "propose", "approve", "reject"],
-    *["monitor", "take_over", "survey_response", "customer_left"],
+    *["monitor", "take_over", "survey_response", "customer_left", "wrap_up_done"],
     *CHANGE_KINDS,
 ]
 
@@ -270,6 +271,8 @@ def _event(draw: st.DrawFn, kind: str, conversation: str, actor: str, human: str
             return SurveyResponse(conversation=c, answers={"rating": 4})
         case "customer_left":
             return CustomerLeft(conversation=c)
+        case "wrap_up_done":
+            return WrapUpDone(participant=human)
         case change if change in CHANGE_KINDS:
             return draw_change(draw, change, PEOPLE[:4], ["q1", "q2"])
         case _:

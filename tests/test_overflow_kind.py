@@ -37,13 +37,15 @@ def board(*, bot_capacity: int, human_capacity: int) -> Switchboard:
     people = [
         ParticipantSpec(id="bot-a", kind=Kind.BOT, capacity=10),
         ParticipantSpec(id="rep-1", kind=Kind.HUMAN, capacity=1),
+        # Offline: a transfer back to `support` for a bot is servable (SPEC §3), yet not served.
+        ParticipantSpec(id="bot-c", kind=Kind.BOT, capacity=1, presence=PresenceStatus.OFFLINE),
         ParticipantSpec(id="bot-b", kind=Kind.BOT, capacity=bot_capacity),
         ParticipantSpec(id="rep-2", kind=Kind.HUMAN, capacity=human_capacity),
     ]
     queues = [
         QueueSpec(
             name="support",
-            members=("bot-a", "rep-1"),
+            members=("bot-a", "rep-1", "bot-c"),
             wait_timeout=WAIT,
             overflow=OverflowTransfer(queue="overflow"),
         ),
@@ -87,7 +89,7 @@ def test_a_transfer_to_a_bot_overflowing_goes_to_the_bot_even_when_the_human_ran
     sb.handle(Start(conversation="c1", queue="support"), now=0)
     sb.handle(Escalate(conversation="c1", participant="bot-a"), now=0)
     sb.handle(Accept(conversation="c1", participant="rep-1"), now=1)
-    # bot-a held it before, so only another bot may take it: there is none in `support`.
+    # bot-a held it before, so only another bot may take it: bot-c, offline.
     handed = sb.handle(
         Transfer(conversation="c1", participant="rep-1", queue="support", kind=Wanted.BOT), now=2
     )

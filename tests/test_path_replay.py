@@ -292,7 +292,7 @@ class Replay:
         if returning is None:
             self.send(Cancel(conversation=C))
             raise Infeasible(at, NO_BOT_HANDED_OVER, self.board.state_of(C))
-        self.send(CustomerMessage(conversation=C, text="never mind, thanks"))  # a cancel phrase
+        self.send(CustomerMessage(conversation=C, text="Never mind!"))  # a cancel phrase
         self.took(returning)
 
     def _wait_timeout(self, at: int, edge: PathEdge) -> None:

@@ -38,20 +38,24 @@ from handoff_fsm.effects import (
     Ended,
     Entry,
     Greeting,
+    Handover,
     Message,
     Offer,
     OfferWithdrawn,
     ParticipantAdded,
     ParticipantRemoved,
+    PresenceChanged,
     Queued,
     Role,
     Survey,
     WithdrawReason,
+    WrapUp,
 )
 from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.events import Event
 from handoff_fsm.lifecycle import Outcome, State
 from handoff_fsm.switchboard import StepResult, StepStatus
+from handoff_fsm.vocabulary import PresenceStatus
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "scenario-format.md"
 
@@ -354,6 +358,33 @@ EFFECT_LINES: list[tuple[Effect, str]] = [
     (
         Ended(conversation="c1", outcome=Outcome.SURVEY_SKIPPED),
         '"kind":"ended","conversation":"c1","to":null,"state":"S","outcome":"survey_skipped"',
+    ),
+    (
+        PresenceChanged(to="rep-1", status=PresenceStatus.AWAY, reason="missed_offers"),
+        '"kind":"presence","conversation":null,"to":"rep-1","state":"S","status":"away",'
+        '"reason":"missed_offers"',
+    ),
+    (
+        WrapUp(conversation="c1", to="rep-1", until=90.5),
+        '"kind":"wrap_up","conversation":"c1","to":"rep-1","state":"S","until":90.5',
+    ),
+    (
+        Queued(conversation="c1", queue="support", position=2, estimated_wait=30.0),
+        '"kind":"queued","conversation":"c1","to":"customer","state":"S","queue":"support",'
+        '"position":2,"estimated_wait":30.0',
+    ),
+    (
+        ContextSet(
+            conversation="c1",
+            to="rep-1",
+            context=Context(
+                variables={},
+                transcript=(),
+                handover=Handover(sender="bot-a", reason="billing dispute"),
+            ),
+        ),
+        '"kind":"context_set","conversation":"c1","to":"rep-1","state":"S","context":'
+        '{"variables":{},"transcript":[],"handover":{"from":"bot-a","reason":"billing dispute"}}',
     ),
 ]
 

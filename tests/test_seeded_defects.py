@@ -36,6 +36,7 @@ from handoff_fsm.effects import (
     Role,
     Survey,
     WithdrawReason,
+    WrapUp,
 )
 from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.events import (
@@ -52,6 +53,7 @@ from handoff_fsm.events import (
 )
 from handoff_fsm.lifecycle import NO_FACTS, Facts, State, Trigger
 from handoff_fsm.routing import Router, Withdrawn
+from handoff_fsm.routing.records import QueueRecord, WaitRecord
 from handoff_fsm.switchboard import Switchboard
 from handoff_fsm.switchboard.record import ConversationRecord
 from handoff_fsm.testing import INVARIANTS, InvariantViolation
@@ -89,7 +91,7 @@ class DropsWaitingMessages(Switchboard):
 class KeepsTheLeaver(Switchboard):
     """(d) A holder that lets go (escalation, transfer, end) is released but never told."""
 
-    def _let_go(self, record: ConversationRecord) -> str:
+    def _let_go(self, record: ConversationRecord, *, wrap: bool = False) -> str:
         holder = self._router.release(record.id, self.now)
         record.proposals.clear()
         return holder
@@ -102,8 +104,8 @@ class RelaysToEnded(Switchboard):
         super().__init__(config)
         self.last_holder: dict[str, str] = {}
 
-    def _let_go(self, record: ConversationRecord) -> str:
-        holder = super()._let_go(record)
+    def _let_go(self, record: ConversationRecord, *, wrap: bool = False) -> str:
+        holder = super()._let_go(record, wrap=wrap)
         self.last_holder[record.id] = holder
         return holder
 
@@ -144,13 +146,14 @@ class ForgetsRefusedIds(Switchboard):
 
 
 class ActsBeforeTimeouts(Switchboard):
-    """(h) A dated step acts at the old time, and only then lets the timeouts due fire."""
+    """(h) A dated step acts at the old time, and only then lets the timeouts due fire. Steps
+    with an id are left alone: their id would be remembered from the old time, which a dedup
+    window turns into a different failure (duplicate_changes_nothing)."""
 
     def handle(
         self, event: Event, *, now: float | None = None, step_id: str | None = None
     ) -> list[Effect]:
-        retried = step_id is not None and step_id in self._seen_ids
-        if now is None or now < self.now or isinstance(event, Tick) or retried:
+        if now is None or now < self.now or isinstance(event, Tick) or step_id is not None:
             return super().handle(event, now=now, step_id=step_id)
         try:
             acted = super().handle(event, step_id=step_id)
@@ -174,8 +177,8 @@ class TakesLateStepsAsOnTime(Switchboard):
 
 
 class _NewestFirstRouter(Router):
-    def _take_ticket(self) -> int:
-        return -super()._take_ticket()
+    def _take_ticket(self, priority: int = 0) -> int:
+        return -super()._take_ticket(priority)
 
 
 class ServesNewestFirst(Switchboard):
@@ -313,6 +316,54 @@ class ForgetsIdsEarly(Switchboard):
         self._id_expiry.append((processed + window / 2, step_id))
 
 
+class _PriorityBlindRouter(Router):
+    def _take_ticket(self, priority: int = 0) -> int:
+        return super()._take_ticket(0)
+
+
+class IgnoresPriority(Switchboard):
+    """(w) Routing files every wait by arrival alone: a higher priority does not go first."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self._router = _PriorityBlindRouter(config.participants, config.queues)
+
+
+class _SkillBlindRouter(Router):
+    def _pick(self, rec: WaitRecord, q: QueueRecord) -> str | None:
+        kept, rec.requires = rec.requires, ()
+        try:
+            return super()._pick(rec, q)
+        finally:
+            rec.requires = kept
+
+
+class IgnoresRequirements(Switchboard):
+    """(x) Selection forgets a request's requirements (they are kept, and still explained)."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self._router = _SkillBlindRouter(config.participants, config.queues)
+
+
+class NeverSetsAway(Switchboard):
+    """(y) A human that lets offers time out in a row is offered again and again."""
+
+    def _missed_offer(self, participant: str) -> None:
+        del participant
+
+
+class WrapsUpLate(Switchboard):
+    """(z) The wrap_up effect comes after the human's participant_removed, not before."""
+
+    def _let_go(self, record: ConversationRecord, *, wrap: bool = False) -> str:
+        mark = len(self._out)
+        holder = super()._let_go(record, wrap=wrap)
+        if len(self._out) - mark == 2 and isinstance(self._out[mark], WrapUp):
+            self._out[mark], self._out[mark + 1] = self._out[mark + 1], self._out[mark]
+        return holder
+
+
 #: (engine, the invariant that must catch it)
 DEFECTS: list[tuple[type[Switchboard], str]] = [
     (SkipsContextSet, "join_order"),
@@ -337,6 +388,10 @@ DEFECTS: list[tuple[type[Switchboard], str]] = [
     (LeavesButKeepsOffers, "offers_to_members"),
     (ForgetsSurveys, "forgotten_leave_no_trace"),
     (ForgetsIdsEarly, "duplicate_changes_nothing"),
+    (IgnoresPriority, "priority_order"),
+    (IgnoresRequirements, "requirements_met"),
+    (NeverSetsAway, "missed_offers"),
+    (WrapsUpLate, "wrap_up_announced"),
 ]
 
 #: Bounded and reproducible in every profile: a defect is a sure failure, not a hunt.

@@ -23,7 +23,7 @@ from handoff_fsm.adapters.store import (
 from handoff_fsm.adapters.store.maintenance import verify
 from handoff_fsm.effects import Effect
 from handoff_fsm.errors import InvalidStep, StepRefused
-from handoff_fsm.events import Accept, CustomerMessage, SetVariable, Start, Tick
+from handoff_fsm.events import Accept, CustomerMessage, SetVariable, Start, Tick, Wanted
 from handoff_fsm.switchboard import Switchboard
 
 THREADS, STEPS = 8, 60
@@ -144,7 +144,9 @@ def test_the_writer_fires_timers_from_its_clock(tmp_path: Path) -> None:
     with DurableCenter.open(
         tmp_path / "s.db", CONFIG, clock=lambda: clock[0], on_timer=on_timer
     ) as center:
-        center.handle(Start(conversation="c1", queue="q2"), now=0.0)  # waits at most 20 s
+        center.handle(
+            Start(conversation="c1", queue="q2", kind=Wanted.HUMAN), now=0.0
+        )  # waits at most 20 s
         assert center.next_deadline() == 20.0
         clock[0] = 21.0
         center.handle(Start(conversation="c2", queue="q1"), now=0.5)  # wakes the writer

@@ -21,8 +21,12 @@ from store_kit import CONFIG, SCENARIO_FILES, Call, board_state, calls_of, drive
 from handoff_fsm.adapters.scenario import load_scenario
 from handoff_fsm.adapters.store import StoreError
 from handoff_fsm.adapters.store import checkpoint_codec as codec
+from handoff_fsm.config import Config, ParticipantSpec, QueueSpec, Requirement, Settings
 from handoff_fsm.events import (
+    Accept,
     AddParticipant,
+    End,
+    Escalate,
     Event,
     Kind,
     LeaveQueue,
@@ -31,8 +35,10 @@ from handoff_fsm.events import (
     RemoveParticipant,
     RemoveQueue,
     Start,
+    Tick,
     Transfer,
     Wanted,
+    WrapUpDone,
 )
 from handoff_fsm.switchboard import Switchboard
 
@@ -160,3 +166,64 @@ def test_the_world_changed_by_live_changes_is_in_the_globals_row_only_when_it_di
     loaded = round_trip(board)
     assert loaded.world == board.world != CONFIG
     assert loaded.config == CONFIG  # the store's first config stays what it was
+
+
+#: Routing's v2 state: skills and a requirement that relaxes, priority, a wrap-up, missed offers
+#: that set a human away, a hand-over reason, the estimate's service times, past decisions.
+ROUTED = Config.build(
+    [
+        ParticipantSpec(id="bot-a", kind=Kind.BOT, capacity=5),
+        ParticipantSpec(id="rep-1", kind=Kind.HUMAN, capacity=2, skills={"billing": 3}),
+        ParticipantSpec(id="rep-2", kind=Kind.HUMAN, capacity=1),
+    ],
+    [
+        QueueSpec(
+            name="q1",
+            members=("bot-a", "rep-1", "rep-2"),
+            offer_timeout=5.0,
+            wrap_up=30.0,
+            priority=1,
+        ),
+    ],
+    Settings(missed_offers_to_away=1),
+)
+ROUTED_CALLS = [
+    Call(event=Start(conversation="c1", queue="q1"), now=0),
+    Call(
+        event=Escalate(
+            conversation="c1",
+            participant="bot-a",
+            reason="billing",
+            requires=(Requirement(skill="billing", level=5, for_=10.0),),
+        ),
+        now=1,
+    ),
+    Call(event=Start(conversation="c2", queue="q1", kind=Wanted.HUMAN, priority=3), now=2),
+    Call(event=Accept(conversation="c2", participant="rep-1"), now=3),
+    Call(event=Tick(now=12)),  # c1's requirement relaxes: offered to a human
+    Call(event=Tick(now=20)),  # the offer times out: its human is set away
+    Call(event=End(conversation="c2", participant="rep-1"), now=22),  # rep-1 wraps up until 52
+    Call(event=Presence(participant="rep-2", status=PresenceStatus.AVAILABLE), now=23),
+    Call(event=Tick(now=60)),  # the wrap-up ends silently
+    Call(event=WrapUpDone(participant="rep-1"), now=61),
+]
+
+
+def test_every_cut_of_a_run_with_routings_v2_state_loads_back_and_decides_alike() -> None:
+    for cut in range(len(ROUTED_CALLS) + 1):
+        reference = Switchboard(ROUTED)
+        drive(reference, ROUTED_CALLS[:cut])
+        loaded = round_trip(reference)
+        assert board_state(loaded) == board_state(reference), cut
+        later = ROUTED_CALLS[cut:]
+        assert drive(loaded, later, index=cut) == drive(reference, later, index=cut), cut
+
+
+def test_a_relax_or_a_wrap_up_ending_by_the_steps_time_is_touched_silently() -> None:
+    board = Switchboard(ROUTED)
+    drive(board, ROUTED_CALLS[:4])
+    assert codec.touched_before(board, Tick(now=12)) == {"c1"}
+    assert codec.touched_before(board, Tick(now=9)) == set()
+    drive(board, ROUTED_CALLS[4:8])
+    assert codec.participants_before(board, Tick(now=60)) == {"rep-1"}
+    assert codec.participants_before(board, Tick(now=30)) == set()

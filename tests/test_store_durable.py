@@ -34,6 +34,7 @@ from handoff_fsm.events import (
     RemoveQueue,
     Start,
     Tick,
+    Wanted,
 )
 from handoff_fsm.switchboard import StepStatus
 
@@ -63,7 +64,9 @@ def test_checkpoints_follow_every_n_steps_and_close(tmp_path: Path) -> None:
 
 def test_a_refused_step_is_logged_then_raised_with_the_timeouts_that_fired(tmp_path: Path) -> None:
     with DurableSwitchboard(Store.create(tmp_path / "s.db", CONFIG)) as board:
-        board.handle(Start(conversation="c1", queue="q2"), now=0)  # offered to rep-2
+        board.handle(
+            Start(conversation="c1", queue="q2", kind=Wanted.HUMAN), now=0
+        )  # offered to rep-2
         with pytest.raises(StepRefused) as refused:
             board.handle(Accept(conversation="c1", participant="rep-2"), now=50)
         assert [e.KIND for e in refused.value.effects][:1] == ["offer_withdrawn"]

@@ -38,10 +38,11 @@ from handoff_fsm.config import (
     OverflowTransfer,
     ParticipantSpec,
     QueueSpec,
+    Requirement,
     Settings,
     Strategy,
 )
-from handoff_fsm.effects import Effect, Ended, Offer
+from handoff_fsm.effects import Effect, Ended, Entry, Offer
 from handoff_fsm.errors import InvalidStep
 from handoff_fsm.events import (
     EVENT_TYPES,
@@ -78,6 +79,7 @@ from handoff_fsm.events import (
     Transfer,
     UpdateQueue,
     Wanted,
+    WrapUpDone,
 )
 from handoff_fsm.lifecycle import Outcome
 
@@ -86,6 +88,10 @@ EVENT_SAMPLES: list[Event] = [
         conversation="c1",
         queue="q1",
         variables={"FirstName": "Ana", "n": [1, 2.5, None, True], "o": {"k": "ü"}},
+        kind=Wanted.HUMAN,
+        requires=[Requirement(skill="billing", level=3, for_=30.5), Requirement(skill="fr")],
+        priority=-4,
+        transcript=[Entry(sender="customer", text="hi")],
     ),
     CustomerMessage(conversation="c1", text="olá, talk to agent €"),
     BotMessage(conversation="c1", participant="bot-a", text="Let me help\n"),
@@ -94,10 +100,18 @@ EVENT_SAMPLES: list[Event] = [
     SetVariable(
         conversation="c1", participant="bot-a", name="Topic", value={"a": [1, {"b": None}]}
     ),
-    Escalate(conversation="c1", participant="bot-a", reason="phrase"),
+    Escalate(conversation="c1", participant="bot-a", reason="phrase", variables={"x": 1}),
     Accept(conversation="c1", participant="rep-1"),
     Decline(conversation="c1", participant="rep-1"),
-    Transfer(conversation="c1", participant="rep-1", queue="q2", kind=Wanted.BOT, to="bot-b"),
+    Transfer(
+        conversation="c1",
+        participant="rep-1",
+        queue="q2",
+        kind=Wanted.BOT,
+        to="bot-b",
+        reason="billing",
+        priority=2,
+    ),
     Cancel(conversation="c1"),
     Presence(participant="rep-1", status=PresenceStatus.OFFLINE),
     Propose(conversation="c1", participant="bot-a", supervisor="rep-1", action="refund 20 EUR"),
@@ -109,6 +123,7 @@ EVENT_SAMPLES: list[Event] = [
     SurveyResponse(conversation="c1", answers={"rating": 5, "comment": "ok"}),
     CustomerLeft(conversation="c1"),
     Tick(now=120.25),
+    WrapUpDone(participant="rep-1"),
     AddParticipant(
         participant="rep-9",
         kind=Kind.HUMAN,
@@ -145,7 +160,7 @@ EVENT_SAMPLES: list[Event] = [
 
 def test_every_event_type_has_a_round_trip_sample() -> None:
     assert {type(event) for event in EVENT_SAMPLES} == set(EVENT_TYPES)
-    assert len(EVENT_TYPES) == 30
+    assert len(EVENT_TYPES) == 31
 
 
 def test_an_update_queue_writes_only_what_it_changes() -> None:
@@ -193,6 +208,10 @@ def test_defaults_are_written_out_so_reading_never_depends_on_them() -> None:
         "queue": "q1",
         "kind": "any",
         "to": None,
+        "reason": None,
+        "variables": {},
+        "requires": [],
+        "priority": None,
     }
 
 

@@ -46,7 +46,16 @@ def test_a_step_is_logged_with_its_time_id_outcome_effects_and_chain(tmp_path: P
     db = sqlite3.connect(path)
     rows = db.execute("SELECT * FROM steps ORDER BY seq").fetchall()
     assert [row[:7] for row in rows] == [
-        (1, 0, '{"start":{"conversation":"c1","queue":"q1","variables":{}}}', 1.5, "s-1", 0, 3),
+        (
+            1,
+            0,
+            '{"start":{"conversation":"c1","queue":"q1","variables":{},"kind":null,"to":null,'
+            '"requires":[],"priority":null,"transcript":[]}}',
+            1.5,
+            "s-1",
+            0,
+            3,
+        ),
         (2, 1, '{"accept":{"conversation":"c1","participant":"rep-1"}}', None, None, 1, 0),
     ]
     assert [e["kind"] for e in json.loads(rows[0][7])] == [

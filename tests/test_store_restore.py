@@ -124,10 +124,11 @@ def test_the_effects_after_a_seq_are_what_the_steps_gave_when_acknowledged(tmp_p
                 effects = board.handle(call.event, now=call.now, step_id=call.step_id)
             except StepRefused as refused:
                 effects = list(refused.effects)
-            states = {e.conversation: board.state_of(e.conversation) for e in effects}
+            states = {c: board.state_of(c) for e in effects if (c := e.conversation) is not None}
             given_back.append(
-                [effect_to_json(e, getattr(states[e.conversation], "value", None)) for e in effects]
-            )
+                [effect_to_json(e, getattr(states.get(e.conversation or ""), "value", None))
+                 for e in effects]
+            )  # fmt: skip
     with Store.open(path, readonly=True) as store:
         for after in (0, 7, 20, 21):
             found = list(effects_after(store, after))

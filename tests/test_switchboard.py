@@ -447,7 +447,13 @@ def test_every_step_kind_has_its_allowed_states() -> None:
     from handoff_fsm.events import EVENT_BY_STEP, WORLD_CHANGES
 
     world_changes = {cls.STEP for cls in WORLD_CHANGES}
-    assert set(STEP_STATES) == set(EVENT_BY_STEP) - {"start", "presence", "tick", *world_changes}
+    assert set(STEP_STATES) == set(EVENT_BY_STEP) - {
+        "start",
+        "presence",
+        "tick",
+        "wrap_up_done",
+        *world_changes,
+    }
 
 
 def test_trace_lists_every_transition_including_inside_one_step() -> None:

@@ -49,6 +49,7 @@ from handoff_fsm.config import (
     OverflowTransfer,
     ParticipantSpec,
     QueueSpec,
+    Requirement,
     Settings,
     Strategy,
 )
@@ -82,6 +83,7 @@ from handoff_fsm.events import (
     Tick,
     Transfer,
     Wanted,
+    WrapUpDone,
 )
 from handoff_fsm.lifecycle import BOT_HOLDING_STATES, HOLDING_STATES, State
 from handoff_fsm.routing import inspect as routing_inspect
@@ -116,7 +118,27 @@ SETTINGS = Settings(
     escalation_phrases=("talk to agent", "human please"),
     cancel_phrases=("never mind", "cancel"),
     survey_timeout=45,
+    missed_offers_to_away=2,
 )
+#: Skills (contract v2): some people have billing or french, at different levels.
+SKILLS: dict[str, dict[str, int]] = {
+    "bot-a": {"billing": 2},
+    "rep-1": {"billing": 5, "french": 2},
+    "rep-3": {"billing": 1},
+    "rep-4": {"french": 7},
+}
+#: Requirements a request may carry: none, lasting ones, relaxing ones, one nobody has.
+REQUIREMENTS = st.sampled_from(
+    [
+        (),
+        (),
+        (Requirement(skill="billing"),),
+        (Requirement(skill="billing", level=4, for_=25.0),),
+        (Requirement(skill="french", level=2), Requirement(skill="billing", for_=40.0)),
+        (Requirement(skill="german"),),
+    ]
+)
+PRIORITIES = st.sampled_from([None, None, 0, 3, -1])
 
 
 def make_config(
@@ -127,15 +149,16 @@ def make_config(
     sales, care, vip = strategies
     queues = [
         QueueSpec(name="sales", members=("bot-a", "rep-1", "rep-2", "bot-b"), strategy=sales,
-                  offer_timeout=30, wait_timeout=120, overflow=OverflowTransfer(queue="care")),
+                  offer_timeout=30, wait_timeout=120, overflow=OverflowTransfer(queue="care"),
+                  wrap_up=15),
         QueueSpec(name="care", members=("rep-2", "rep-3", "bot-c", "rep-4"), strategy=care,
                   offer_timeout=20, wait_timeout=90, overflow=OverflowReturnToBot()),
         QueueSpec(name="vip", members=("rep-4", "rep-1", "bot-b"), strategy=vip, units=2,
-                  wait_timeout=60, overflow=OverflowEnd()),
+                  wait_timeout=60, overflow=OverflowEnd(), priority=2, wrap_up=40),
     ]  # fmt: skip
     shifts = shifts or (0,) * len(PEOPLE)
     people = [
-        ParticipantSpec(id=p, kind=k, capacity=max(0, c + shift))
+        ParticipantSpec(id=p, kind=k, capacity=max(0, c + shift), skills=SKILLS.get(p, {}))
         for (p, (k, c)), shift in zip(PEOPLE.items(), shifts, strict=True)
     ]
     return Config.build(people, queues, SETTINGS)
@@ -300,10 +323,26 @@ class SwitchboardMachine(RuleBasedStateMachine):
         cid=st.sampled_from((*CIDS, "c1")),
         queue=st.sampled_from((*QUEUES, "sales", "nowhere")),
         variables=st.dictionaries(st.sampled_from(["FirstName", "Plan"]), st.sampled_from(["x"])),
+        kind=st.none() | st.sampled_from(Wanted),
+        requires=REQUIREMENTS,
+        priority=PRIORITIES,
         delivery=deliveries,
     )
-    def start(self, cid: str, queue: str, variables: dict[str, str], delivery: Delivery) -> None:
-        self.step(Start(conversation=cid, queue=queue, variables=variables), delivery)
+    def start(
+        self,
+        cid: str,
+        queue: str,
+        variables: dict[str, str],
+        kind: Wanted | None,
+        requires: tuple[Requirement, ...],
+        priority: int | None,
+        delivery: Delivery,
+    ) -> None:
+        event = Start(
+            conversation=cid, queue=queue, variables=variables, kind=kind, requires=requires,
+            priority=priority,
+        )  # fmt: skip
+        self.step(event, delivery)
 
     @precondition(
         lambda self: (
@@ -372,10 +411,33 @@ class SwitchboardMachine(RuleBasedStateMachine):
             SetVariable(conversation=cid, participant=actor, name=name, value=value), delivery
         )
 
-    @rule(conv=conversations("bot"), who=actors("holder"), delivery=deliveries)
-    def escalate(self, conv: Choice, who: Who, delivery: Delivery) -> None:
+    @rule(
+        conv=conversations("bot"),
+        who=actors("holder"),
+        requires=REQUIREMENTS,
+        priority=PRIORITIES,
+        reason=st.sampled_from(["explicit", "billing dispute"]),
+        delivery=deliveries,
+    )
+    def escalate(
+        self,
+        conv: Choice,
+        who: Who,
+        requires: tuple[Requirement, ...],
+        priority: int | None,
+        reason: str,
+        delivery: Delivery,
+    ) -> None:
         cid = self.conversation(conv)
-        self.step(Escalate(conversation=cid, participant=self.actor(cid, who)), delivery)
+        event = Escalate(
+            conversation=cid, participant=self.actor(cid, who), requires=requires,
+            priority=priority, reason=reason, variables={"Topic": "x"},
+        )  # fmt: skip
+        self.step(event, delivery)
+
+    @rule(who=st.sampled_from((*HUMANS, "nobody")), delivery=deliveries)
+    def wrap_up_done(self, who: str, delivery: Delivery) -> None:
+        self.step(WrapUpDone(participant=who), delivery)
 
     @rule(conv=conversations("offered"), who=actors("offered"), delivery=deliveries)
     def accept(self, conv: Choice, who: Who, delivery: Delivery) -> None:
@@ -402,14 +464,27 @@ class SwitchboardMachine(RuleBasedStateMachine):
         queue=st.sampled_from((*QUEUES, "nowhere")),
         kind=st.sampled_from(Wanted),
         to=st.none() | st.sampled_from(PIDS),
+        requires=REQUIREMENTS,
+        reason=st.none() | st.just("wrong team"),
         delivery=deliveries,
     )
     def transfer(
-        self, conv: Choice, who: Who, queue: str, kind: Wanted, to: str | None, delivery: Delivery
+        self,
+        conv: Choice,
+        who: Who,
+        queue: str,
+        kind: Wanted,
+        to: str | None,
+        requires: tuple[Requirement, ...],
+        reason: str | None,
+        delivery: Delivery,
     ) -> None:
         cid = self.conversation(conv)
         actor = self.actor(cid, who)
-        event = Transfer(conversation=cid, participant=actor, queue=queue, kind=kind, to=to)
+        event = Transfer(
+            conversation=cid, participant=actor, queue=queue, kind=kind, to=to,
+            requires=requires, reason=reason,
+        )  # fmt: skip
         self.step(event, delivery)
 
     @precondition(lambda self: any(self.PREFER["human"](self.board, c) for c in CIDS))

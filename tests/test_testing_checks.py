@@ -18,7 +18,7 @@ import attrs
 import pytest
 from test_seeded_defects import DEFECTS
 
-from handoff_fsm.config import Config, Kind, ParticipantSpec, QueueSpec, Settings
+from handoff_fsm.config import Config, Kind, ParticipantSpec, QueueSpec, Requirement, Settings
 from handoff_fsm.effects import (
     CUSTOMER,
     Context,
@@ -31,9 +31,11 @@ from handoff_fsm.effects import (
     OfferWithdrawn,
     ParticipantAdded,
     ParticipantRemoved,
+    PresenceChanged,
     Queued,
     Role,
     WithdrawReason,
+    WrapUp,
 )
 from handoff_fsm.errors import StepRefused
 from handoff_fsm.events import (
@@ -289,6 +291,32 @@ def forgotten_leave_no_trace() -> tuple[list[Violation], str | None]:
     return crafted(audit, Tick(now=1), after=after), "c1"
 
 
+def priority_order() -> tuple[list[Violation], str | None]:
+    audit = started(started(auditor(all_away=True), "c1"), "c2")
+    before = fingerprint(audit.board)  # c1 then c2 wait in sales; c2 now says priority 5
+    after = with_conversation(before, "c2", priority=5)
+    return crafted(audit, Tick(now=1), before=before, after=after), None
+
+
+def requirements_met() -> tuple[list[Violation], str | None]:
+    audit = started(auditor(all_away=True))
+    before = fingerprint(audit.board)
+    after = with_conversation(before, "c1", requires=(Requirement(skill="billing"),))
+    offer = Offer(conversation="c1", to="rep-1", queue="sales")
+    return crafted(audit, Tick(now=1), offer, before=before, after=after), "c1"
+
+
+def missed_offers() -> tuple[list[Violation], str | None]:
+    audit = auditor()
+    told = PresenceChanged(to="rep-1", status=PresenceStatus.AWAY, reason="missed_offers")
+    return crafted(audit, Tick(now=1), told), None
+
+
+def wrap_up_announced() -> tuple[list[Violation], str | None]:
+    audit = started(auditor())
+    return crafted(audit, Tick(now=1), WrapUp(conversation="c1", to="rep-1", until=5)), "c1"
+
+
 CRAFTED: dict[str, Callable[[], tuple[list[Violation], str | None]]] = {
     f.__name__: f
     for f in (
@@ -296,7 +324,8 @@ CRAFTED: dict[str, Callable[[], tuple[list[Violation], str | None]]] = {
         work_conserving, no_message_lost, acting_member, ended_is_silent, close_order,
         refusal_changes_nothing,
         duplicate_changes_nothing, timeouts_first, time_monotonic, books_match,
-        removed_hold_nothing, offers_to_members, forgotten_leave_no_trace,
+        removed_hold_nothing, offers_to_members, forgotten_leave_no_trace, priority_order,
+        requirements_met, missed_offers, wrap_up_announced,
     )
 }  # fmt: skip
 

@@ -11,6 +11,7 @@ from handoff_fsm.effects import Effect
 from handoff_fsm.events import Accept, Escalate, Start, Tick, Transfer, Wanted
 from handoff_fsm.lifecycle import State
 from handoff_fsm.switchboard import Switchboard
+from handoff_fsm.vocabulary import PresenceStatus
 
 WAIT = 60.0
 
@@ -19,9 +20,14 @@ def board() -> Switchboard:
     people = [
         ParticipantSpec(id="bot-a", kind=Kind.BOT, capacity=10),
         ParticipantSpec(id="rep-1", kind=Kind.HUMAN, capacity=1),
+        # Away: a transfer back asking for a human is servable (SPEC §3), yet nobody takes it.
+        ParticipantSpec(id="rep-2", kind=Kind.HUMAN, capacity=1, presence=PresenceStatus.AWAY),
     ]
     support = QueueSpec(
-        name="support", members=("bot-a", "rep-1"), wait_timeout=WAIT, overflow=OverflowEnd()
+        name="support",
+        members=("bot-a", "rep-1", "rep-2"),
+        wait_timeout=WAIT,
+        overflow=OverflowEnd(),
     )
     return Switchboard(Config.build(people, [support]))
 
@@ -32,7 +38,7 @@ def kinds(effects: Sequence[Effect]) -> list[str]:
 
 def waiting_again(sb: Switchboard, *, transferred_at: float) -> None:
     """c1 waits from 0 (due at 60), rep-1 accepts at 10, and at `transferred_at` hands it back to
-    the queue asking for a human: nobody else can take it, so it waits again."""
+    the queue asking for a human: rep-2 is away, so it waits again."""
     sb.handle(Start(conversation="c1", queue="support"), now=0)
     sb.handle(Escalate(conversation="c1", participant="bot-a"), now=0)
     sb.handle(Accept(conversation="c1", participant="rep-1"), now=10)

@@ -59,6 +59,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "handoff_fsm.adapters.simulate",
         "simulate random traffic through the real switchboard: waits, abandonment, occupancy",
     ),
+    "explain": ("handoff_fsm.adapters.explain", "show the routing decisions of a conversation"),
 }
 
 

@@ -193,7 +193,12 @@ def step_lines(
         about.append(step.event.conversation)
     states = {c: board.state_of(c) for c in dict.fromkeys(about) if c is not None}
     lines = [
-        effect_line(seq + number, step.index, effect, states[effect.conversation])
+        effect_line(
+            seq + number,
+            step.index,
+            effect,
+            None if effect.conversation is None else states[effect.conversation],
+        )
         for number, effect in enumerate(effects, start=1)
     ]
     if refused is not None:

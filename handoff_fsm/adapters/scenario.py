@@ -69,9 +69,19 @@ SETTINGS_KEYS = (
     "survey_timeout",
     "retention",
     "dedup_window",
+    "missed_offers_to_away",
 )
 PARTICIPANT_KEYS = ("kind", "capacity", "presence", "skills")
-QUEUE_KEYS = ("participants", "strategy", "units", "offer_timeout", "wait_timeout", "overflow")
+QUEUE_KEYS = (
+    "participants",
+    "strategy",
+    "units",
+    "offer_timeout",
+    "wait_timeout",
+    "overflow",
+    "priority",
+    "wrap_up",
+)
 DEFAULT_CAPACITY = 1
 """A participant's capacity when the file does not give one (SPEC §5 is silent; one at a time)."""
 
@@ -177,6 +187,10 @@ class _SectionReader(ValueReader):
         for key in ("retention", "dedup_window"):
             if key in table and table[key] is not None:
                 given[key] = self.time(table[key], f"settings.{key}")
+        if "missed_offers_to_away" in table:
+            given["missed_offers_to_away"] = self.whole(
+                table["missed_offers_to_away"], "settings.missed_offers_to_away", 0
+            )
         return Settings(**given)
 
     def participants(self, value: object) -> tuple[ParticipantSpec, ...]:
@@ -231,6 +245,10 @@ class _SectionReader(ValueReader):
         for key in ("offer_timeout", "wait_timeout"):
             if key in fields:
                 given[key] = self.timeout(fields[key], f"{place}.{key}")
+        if fields.get("priority") is not None:
+            given["priority"] = self.priority(fields["priority"], f"{place}.priority")
+        if "wrap_up" in fields:
+            given["wrap_up"] = self.timeout(fields["wrap_up"], f"{place}.wrap_up")
         if "overflow" in fields:
             given["overflow"] = self.overflow(fields["overflow"], f"{place}.overflow", name, queues)
         return QueueSpec(name=name, members=tuple(members), **given)

@@ -118,6 +118,10 @@ _FIELD_READERS: dict[str, tuple[_Read, str]] = {
     "tuple[str, ...]": (ValueReader.names, "a list of ids"),
     "Mapping[str, int]": (ValueReader.levels, "a mapping of skill to level (1 to 10)"),
     "Overflow": (ValueReader.overflow_form, OVERFLOW_FORMS),
+    "Wanted | None": (ValueReader.optional_wanted, "bot, human or any"),
+    "int | None": (ValueReader.priority, "a whole number from -1000 to 1000"),
+    "tuple[Requirement, ...]": (ValueReader.requirements, "a list of {skill, level, for}"),
+    "tuple[Entry, ...]": (ValueReader.entries, "a list of {from, text}"),
 }
 """Readers by the field's annotation as written in `handoff_fsm.events`."""
 

@@ -22,10 +22,21 @@ from typing import NoReturn, TypeVar
 
 import attrs
 
-from handoff_fsm.config import Overflow, OverflowEnd, OverflowReturnToBot, OverflowTransfer
+from handoff_fsm.config import (
+    Overflow,
+    OverflowEnd,
+    OverflowReturnToBot,
+    OverflowTransfer,
+    Requirement,
+)
+from handoff_fsm.effects import Entry
 from handoff_fsm.errors import ScenarioError
 from handoff_fsm.events import JsonValue
 from handoff_fsm.loading import one_line
+from handoff_fsm.vocabulary import Wanted
+
+MAX_PRIORITY = 1000
+"""Priorities run from -MAX_PRIORITY to MAX_PRIORITY (a ticket's place folds them in)."""
 
 _Choice = TypeVar("_Choice", bound=enum.StrEnum)
 
@@ -138,6 +149,55 @@ class ValueReader:
         if number <= 0:
             self.fail(place, f"must be a number of seconds > 0, got {value!r}")
         return number
+
+    def priority(self, value: object, place: str) -> int | None:
+        """A priority: a whole number from -1000 to 1000 (higher first); null for the queue's."""
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_PRIORITY:
+            self.fail(place, f"must be a whole number from -1000 to 1000, got {describe(value)}")
+        return value
+
+    def requirements(self, value: object, place: str) -> tuple[Requirement, ...]:
+        """`[{skill, level (default 1), for (seconds, optional)}]`."""
+        found = []
+        for i, item in enumerate(self.sequence(value, place)):
+            at = f"{place}[{i}]"
+            table = self.mapping(item, at)
+            self.known_keys(table, at, ("skill", "level", "for"))
+            if "skill" not in table:
+                self.fail(f"{at}.skill", "is missing (a skill name)")
+            skill = self.text(table["skill"], f"{at}.skill")
+            level = table.get("level", 1)
+            if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 10:
+                self.fail(f"{at}.level", f"must be a whole number 1 to 10, got {describe(level)}")
+            found.append(
+                Requirement(
+                    skill=skill, level=level, for_=self.timeout(table.get("for"), f"{at}.for")
+                )
+            )
+        return tuple(found)
+
+    def entries(self, value: object, place: str) -> tuple[Entry, ...]:
+        """A transcript: `[{from, text}]`."""
+        found = []
+        for i, item in enumerate(self.sequence(value, place)):
+            at = f"{place}[{i}]"
+            table = self.mapping(item, at)
+            self.known_keys(table, at, ("from", "text"))
+            for key in ("from", "text"):
+                if key not in table:
+                    self.fail(f"{at}.{key}", "is missing (text)")
+            found.append(
+                Entry(
+                    sender=self.text(table["from"], f"{at}.from"),
+                    text=self.text(table["text"], f"{at}.text"),
+                )
+            )
+        return tuple(found)
+
+    def optional_wanted(self, value: object, place: str) -> Wanted | None:
+        return None if value is None else self.choice(value, place, Wanted)
 
     def choice(self, value: object, place: str, choices: type[_Choice]) -> _Choice:
         allowed = ", ".join(member.value for member in choices)

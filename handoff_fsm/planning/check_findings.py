@@ -170,12 +170,21 @@ def structural(config: Config, found: Exploration) -> Iterator[Finding]:
     kinds = {p.id: p.kind for p in config.participants}
     for queue in config.queues:
         if not queue.members:
-            start = Move(event=Start(conversation="c1", queue=queue.name))
+            # No witness: the core refuses every start or transfer to it (`cannot_serve`).
             yield Finding(
                 code="queue-no-members",
                 place=f"queues.{queue.name}",
                 message=f"queue {queue.name!r} lists no participant: a conversation started in "
-                "it, or sent to it, is never offered to anyone",
+                "it, or sent to it, is refused (cannot_serve)",
+            )
+        bots = [m for m in queue.members if kinds[m] is Kind.BOT]
+        if bots and len(bots) == len(queue.members):
+            start = Move(event=Start(conversation="c1", queue=queue.name))
+            yield Finding(
+                code="escalation-no-human",
+                place=f"queues.{queue.name}",
+                message=f"queue {queue.name!r} has no human: an escalation from it is refused "
+                "(cannot_serve) and the bot keeps the conversation",
                 witness=witness([start]),
             )
     yield from _phrases(config, found)
@@ -287,15 +296,7 @@ def behavioural(config: Config, found: Exploration, bounds: Bounds) -> Iterator[
                 f"queue's {queues[name].units} unit(s) per conversation)",
                 witness=shown,
             )
-        else:
-            yield Finding(
-                code="escalation-no-human",
-                place=f"queues.{name}",
-                message=f"queue {name!r} has no human: a customer who asks its bot for a person "
-                "waits for one that never comes (a contract v2 core refuses such an escalation "
-                "and the bot keeps the conversation)",
-                witness=shown,
-            )
+        # A queue without humans: the core refuses the escalation (structural says it).
     for name, (cid, path) in sorted(found.transfers.items()):
         if name not in found.transfers_served:
             bots = [m for m in queues[name].members if kinds[m] is Kind.BOT]

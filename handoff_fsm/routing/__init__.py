@@ -17,7 +17,7 @@ Theory of operation: the package splits the router into its parts, each readable
 """
 
 from handoff_fsm.errors import RoutingConfigError
-from handoff_fsm.routing.explain import Consideration, Explanation
+from handoff_fsm.routing.explain import Consideration, Explanation, PastDecision
 from handoff_fsm.routing.router import Router
 from handoff_fsm.routing.selection import Verdict
 from handoff_fsm.routing.waits import (
@@ -43,6 +43,7 @@ __all__ = [
     "Decision",
     "Explanation",
     "Offered",
+    "PastDecision",
     "PresenceChange",
     "Router",
     "RoutingConfigError",

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import attrs
 
+from handoff_fsm.config import Requirement
 from handoff_fsm.routing.records import AgentRecord, QueueRecord, WaitRecord
-from handoff_fsm.routing.segment_tree import Key
 from handoff_fsm.routing.selection import Verdict, rank, verdict
 from handoff_fsm.vocabulary import Strategy, Wanted
 
@@ -28,6 +28,7 @@ _VERDICT_TEXT = {
     Verdict.DECLINED_BEFORE: "declined or let time out an offer of it in this wait",
     Verdict.NOT_NAMED: "not the named participant",
     Verdict.RANKED_LOWER: "eligible, ranked lower by the strategy",
+    Verdict.UNMET_REQUIREMENT: "lacks a required skill",
 }
 
 
@@ -51,6 +52,7 @@ class Explanation:
     considered: tuple[Consideration, ...]
     chosen: str | None
     offered: bool = False
+    requires: tuple[Requirement, ...] = ()
 
     def render(self) -> str:
         asked = "a bot or a human" if self.wanted is Wanted.ANY else f"a {self.wanted}"
@@ -67,6 +69,8 @@ class Explanation:
                 why = f"not a {self.wanted}"
             elif c.verdict is Verdict.NOT_NAMED:
                 why = f"not {self.named}, asked for by name"
+            elif c.verdict is Verdict.UNMET_REQUIREMENT:
+                why = "lacks " + ", ".join(f"{r.skill} >= {r.level}" for r in self.requires)
             elif c.verdict is Verdict.CHOSEN and self.offered:
                 why = "chosen, offer out"
             lines.append(f"  {c.participant:<{width}}  {why} (capacity left {c.remaining})")
@@ -79,16 +83,50 @@ class Explanation:
         return "\n".join(lines)
 
 
+@attrs.frozen(kw_only=True)
+class PastDecision:
+    """One routing decision of a conversation, kept with it: when, in which queue, who was
+    chosen, and (in a queue of at most `EXPLAINED_MEMBERS` members) every member's verdict."""
+
+    at: float
+    queue: str
+    chosen: str
+    considered: tuple[Consideration, ...]
+
+
+#: Decisions kept per conversation (the oldest go first), and the largest queue whose every
+#: member's verdict is kept (a larger one keeps who was chosen only: selection stays sublinear).
+KEPT_DECISIONS = 20
+EXPLAINED_MEMBERS = 64
+
+
+def past_decision(
+    rec: WaitRecord, q: QueueRecord, agents: dict[str, AgentRecord], chosen: str, now: float
+) -> PastDecision:
+    considered: tuple[Consideration, ...] = ()
+    if len(q.spec.members) <= EXPLAINED_MEMBERS:
+        considered = tuple(
+            Consideration(
+                participant=pid,
+                verdict=Verdict.CHOSEN if pid == chosen else found or Verdict.RANKED_LOWER,
+                remaining=agents[pid].remaining,
+            )
+            for pid in q.spec.members
+            for found in (verdict(rec, q, agents[pid]),)
+        )
+    return PastDecision(at=now, queue=q.spec.name, chosen=chosen, considered=considered)
+
+
 def explain_wait(rec: WaitRecord, q: QueueRecord, agents: dict[str, AgentRecord]) -> Explanation:
     """Every member's verdict for the waiting `rec`, and who is chosen (or has the offer)."""
     verdicts: list[tuple[str, Verdict | None, int]] = []
-    best: tuple[Key, str] | None = None
+    best: tuple[tuple[float, ...], str] | None = None
     for position, pid in enumerate(q.spec.members):
         agent = agents[pid]
         found = Verdict.CHOSEN if pid == rec.offer else verdict(rec, q, agent)
         verdicts.append((pid, found, agent.remaining))
         if found is None and rec.offer is None:
-            ranked = rank(q, agent, position)
+            ranked = rank(q, agent, position, rec.bots_first and rec.wanted is Wanted.ANY)
             if best is None or ranked < best[0]:
                 best = (ranked, pid)
     chosen = rec.offer if rec.offer is not None else (None if best is None else best[1])
@@ -111,6 +149,7 @@ def explain_wait(rec: WaitRecord, q: QueueRecord, agents: dict[str, AgentRecord]
         considered=considered,
         chosen=chosen,
         offered=rec.offer is not None,
+        requires=rec.requires,
     )
 
 
@@ -129,4 +168,13 @@ def consider_one(
     return Consideration(participant=pid, verdict=found, remaining=agent.remaining)
 
 
-__all__ = ["Consideration", "Explanation", "consider_one", "explain_wait"]
+__all__ = [
+    "EXPLAINED_MEMBERS",
+    "KEPT_DECISIONS",
+    "Consideration",
+    "Explanation",
+    "PastDecision",
+    "consider_one",
+    "explain_wait",
+    "past_decision",
+]

@@ -43,6 +43,8 @@ def dump(router: Router) -> dict[str, object]:
                 "idle_since": a.idle_since,
                 "holds": sorted(a.holds),
                 "offers": sorted(a.offers),
+                "missed": a.missed,
+                "wrapping": {c: list(w) for c, w in sorted(a.wrapping.items())},
             }
             for pid, a in sorted(router._agents.items())
         },
@@ -63,6 +65,10 @@ def dump(router: Router) -> dict[str, object]:
                 "holder": r.holder,
                 "held_in": r.held_in,
                 "held_before": sorted(r.held_before),
+                "requires": [q.to_json() for q in r.requires],
+                "since": r.since,
+                "priority": r.priority,
+                "bots_first": r.bots_first,
             }
             for cid, r in sorted(router._conversations.items())
         },
@@ -87,8 +93,9 @@ def _audit_agents(router: Router) -> list[str]:
         used += sum(
             router._queues[router._conversations[c].queue or ""].spec.units for c in a.offers
         )
+        used += sum(units for units, _ in a.wrapping.values())  # wrap-ups keep their units
         if a.load != used:
-            problems.append(f"{pid}: load {a.load} but holds and offers use {used}")
+            problems.append(f"{pid}: load {a.load} but holds, offers and wrap-ups use {used}")
         # Over capacity only by the holds kept when a live change lowered it: no offer then.
         if a.load < 0 or (a.load > a.spec.capacity and a.offers):
             problems.append(f"{pid}: load {a.load} outside 0..{a.spec.capacity}")

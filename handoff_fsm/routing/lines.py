@@ -21,15 +21,18 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 
-from handoff_fsm.config import OverflowTransfer, ParticipantSpec, QueueSpec
+from handoff_fsm.config import OverflowTransfer, ParticipantSpec, QueueSpec, Requirement
 from handoff_fsm.errors import ErrorCode, RoutingConfigError, StepRefused
+from handoff_fsm.routing.explain import PastDecision
 from handoff_fsm.routing.records import (
+    PRIORITY_STEP,
     AgentRecord,
     QueueRecord,
     WaitRecord,
     has_room,
     insert_ticket,
     leaf_key,
+    place_of,
     remove_ticket,
 )
 from handoff_fsm.routing.segment_tree import MinSegmentTree
@@ -48,6 +51,7 @@ class RoutingBooks:
         "_named_checks",
         "_named_waits",
         "_next_ticket",
+        "_past",
         "_queue_list",
         "_queues",
     )
@@ -84,6 +88,8 @@ class RoutingBooks:
         self._dirty: set[str] = set()
         self._next_ticket = 1
         self._named_checks = 0
+        # conversation -> its last routing decisions (`explain.PastDecision`), until forgotten
+        self._past: dict[str, list[PastDecision]] = {}
 
     def _build_queue(self, spec: QueueSpec, order: int) -> QueueRecord:
         if spec.name in self._queues:
@@ -213,6 +219,40 @@ class RoutingBooks:
         q = self._queue(queue)
         return None if q.last_picked < 0 else q.spec.members[q.last_picked]
 
+    def requires(self, conversation: str) -> tuple[Requirement, ...]:
+        """The requirements of its current request that have not relaxed yet."""
+        rec = self._conversations.get(conversation)
+        return () if rec is None else rec.requires
+
+    def request_since(self, conversation: str) -> float | None:
+        """When its current request began (`for` counts from there)."""
+        rec = self._conversations.get(conversation)
+        return None if rec is None else rec.since
+
+    def priority(self, conversation: str) -> int | None:
+        """The priority its request asked for (None: the queue's)."""
+        rec = self._conversations.get(conversation)
+        return None if rec is None else rec.priority
+
+    def decisions(self, conversation: str) -> tuple[PastDecision, ...]:
+        """Its last routing decisions (who was chosen, each member's verdict), oldest first."""
+        return tuple(self._past.get(conversation, ()))
+
+    def line_priority(self, conversation: str) -> int | None:
+        """The priority its place in line was given (the request's, or its queue's)."""
+        rec = self._conversations.get(conversation)
+        if rec is None or (rec.queue is None and rec.holder is None):
+            return None
+        return -(rec.ticket // PRIORITY_STEP)
+
+    def missed_offers(self, pid: str) -> int:
+        """Offers it let time out in a row."""
+        return self._agent(pid).missed
+
+    def wrapping(self, pid: str) -> dict[str, float]:
+        """Its wrap-ups in progress: conversation -> until."""
+        return {cid: until for cid, (_, until) in sorted(self._agent(pid).wrapping.items())}
+
     def has_room(self, pid: str, queue: str) -> bool:
         """Whether `pid` could carry one more of `queue`'s conversations now (capacity only)."""
         return has_room(self._agent(pid), self._queue(queue))
@@ -272,10 +312,11 @@ class RoutingBooks:
     def _move(self, rec: WaitRecord, trigger: WaitTrigger) -> None:
         rec.status = WAIT_TABLE[(rec.status, trigger)]
 
-    def _take_ticket(self) -> int:
+    def _take_ticket(self, priority: int = 0) -> int:
+        """A place in line: higher priority first, then first come (`records.place_of`)."""
         ticket = self._next_ticket
         self._next_ticket += 1
-        return ticket
+        return place_of(ticket, priority)
 
     def _join_line(self, rec: WaitRecord, q: QueueRecord, ticket: int) -> None:
         rec.queue = q.spec.name

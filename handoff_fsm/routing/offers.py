@@ -29,6 +29,7 @@ class OfferBooks(RoutingBooks):
         q = self._queues[rec.queue or ""]
         self._move(rec, WaitTrigger.ACCEPT)
         agent.offers.remove(rec.id)
+        agent.missed = 0
         rec.offer = None
         rec.offer_expires = None
         self._leave_line(rec, q)
@@ -103,6 +104,7 @@ class OfferBooks(RoutingBooks):
         if trigger is WaitTrigger.OFFER_TIMEOUT:
             reason = WithdrawReason.TIMEOUT
         withdrawn = self._drop_offer(rec, q, agent, reason)
+        agent.missed = agent.missed + 1 if trigger is WaitTrigger.OFFER_TIMEOUT else 0
         if rec.declined is None:
             rec.declined = set()
         rec.declined.add(participant)

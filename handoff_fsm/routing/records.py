@@ -21,7 +21,7 @@ import math
 
 import attrs
 
-from handoff_fsm.config import ParticipantSpec, QueueSpec
+from handoff_fsm.config import ParticipantSpec, QueueSpec, Requirement
 from handoff_fsm.routing.segment_tree import Key, MinSegmentTree
 from handoff_fsm.routing.waits import WaitStatus
 from handoff_fsm.vocabulary import Kind, PresenceStatus, Strategy, Wanted
@@ -36,6 +36,8 @@ class AgentRecord:
     idle_since: float = -math.inf
     holds: set[str] = attrs.Factory(set)
     offers: set[str] = attrs.Factory(set)
+    missed: int = 0  # offers let time out in a row
+    wrapping: dict[str, tuple[int, float]] = attrs.Factory(dict)  # conversation -> (units, until)
 
     @property
     def remaining(self) -> int:
@@ -79,6 +81,10 @@ class WaitRecord:
     holder: str | None = None
     held_in: str | None = None
     held_before: set[str] = attrs.Factory(set)
+    requires: tuple[Requirement, ...] = ()  # the current (not yet relaxed) requirements
+    since: float = 0.0  # when the request began: `for` counts from here
+    priority: int | None = None  # as asked (None: the queue's)
+    bots_first: bool = False  # a start that asked no kind: any, bots before humans
 
     @property
     def sub_line(self) -> int:
@@ -88,6 +94,19 @@ class WaitRecord:
 def has_room(agent: AgentRecord, q: QueueRecord) -> bool:
     """The one capacity rule: room for one more of `q`'s conversations."""
     return agent.spec.capacity - agent.load >= q.spec.units
+
+
+#: A ticket is a place in line: higher priority sorts first, then the global counter (first in).
+PRIORITY_STEP = 10**15
+
+
+def place_of(counter: int, priority: int) -> int:
+    return counter - priority * PRIORITY_STEP
+
+
+def meets(agent: AgentRecord, requires: tuple[Requirement, ...]) -> bool:
+    skills = agent.spec.skills
+    return all(r.met_by(skills) for r in requires)
 
 
 def kind_fits(wanted: Wanted, kind: Kind) -> bool:
@@ -138,5 +157,7 @@ __all__ = [
     "insert_ticket",
     "kind_fits",
     "leaf_key",
+    "meets",
+    "place_of",
     "remove_ticket",
 ]

@@ -24,8 +24,16 @@ from __future__ import annotations
 import bisect
 import heapq
 
+from handoff_fsm.config import Requirement
 from handoff_fsm.errors import ErrorCode, StepRefused
-from handoff_fsm.routing.explain import Consideration, Explanation, consider_one, explain_wait
+from handoff_fsm.routing.explain import (
+    KEPT_DECISIONS,
+    Consideration,
+    Explanation,
+    consider_one,
+    explain_wait,
+    past_decision,
+)
 from handoff_fsm.routing.records import (
     KINDS_OF_WANTED,
     AgentRecord,
@@ -33,6 +41,7 @@ from handoff_fsm.routing.records import (
     WaitRecord,
     has_room,
     kind_fits,
+    meets,
 )
 from handoff_fsm.routing.selection import pick, sub_line_servable
 from handoff_fsm.routing.waits import (
@@ -53,11 +62,17 @@ class Router(WorldBooks):
     __slots__ = ()
 
     def check_request(
-        self, queue: str, *, wanted: Wanted = Wanted.ANY, named: str | None = None
+        self,
+        queue: str,
+        *,
+        wanted: Wanted = Wanted.ANY,
+        named: str | None = None,
+        requires: tuple[Requirement, ...] = (),
+        conversation: str | None = None,
     ) -> None:
         """Refuse a request `enqueue` would refuse for what it asks (not for the conversation's
         own state), so a caller can check before letting the current holder go."""
-        self._check_request(self._queue(queue), wanted, named)
+        self._check_request(self._queue(queue), wanted, named, requires, conversation)
 
     def best_candidate(self, conversation: str) -> str | None:
         """Who `serve` would give this waiting conversation to now, if it were first in line
@@ -86,14 +101,22 @@ class Router(WorldBooks):
         *,
         wanted: Wanted = Wanted.ANY,
         named: str | None = None,
+        requires: tuple[Requirement, ...] = (),
+        priority: int | None = None,
+        since: float | None = None,
+        check: bool = True,
+        bots_first: bool = False,
     ) -> None:
-        del now  # a wait's order is its ticket, not its time
+        """Join `queue`'s line. `since` keeps an earlier request's clock (an overflow transfer),
+        so that its requirements relax when they would have. An overflow is not a request of
+        anyone's and cannot be refused: it passes `check=False`."""
         q = self._queue(queue)
-        self._check_request(q, wanted, named)
         rec = self._conversations.get(conversation)
         if rec is not None:
             self._not_waiting_or_held(rec)
-        ticket = self._take_ticket()
+        if check:
+            self._check_request(q, wanted, named, requires, conversation)
+        ticket = self._take_ticket(q.spec.priority if priority is None else priority)
         if rec is None:
             rec = self._conversations[conversation] = WaitRecord(
                 id=conversation, status=WAIT_START, ticket=ticket
@@ -102,7 +125,32 @@ class Router(WorldBooks):
         rec.wanted = Wanted(wanted)
         rec.named = named
         rec.declined = None
+        rec.since = now if since is None else since
+        rec.priority = priority
+        rec.bots_first = bots_first
+        rec.requires = tuple(r for r in requires if r.for_ is None or now - rec.since < r.for_)
         self._join_line(rec, q, ticket)
+
+    def relax(self, conversation: str, now: float) -> bool:
+        """Drop the requirements whose `for` has run out; True if one dropped. A waiting
+        conversation is then tried again by the next `serve`."""
+        rec = self._known(conversation)
+        kept = tuple(r for r in rec.requires if r.for_ is None or now - rec.since < r.for_)
+        if kept == rec.requires:
+            return False
+        if rec.queue is not None and rec.offer is None:
+            q = self._queues[rec.queue]
+            self._unready(rec, q)
+            rec.requires = kept
+            self._make_ready(rec, q)
+        else:
+            rec.requires = kept
+        return True
+
+    def relax_deadlines(self, conversation: str) -> tuple[float, ...]:
+        """When the current requirements with `for` drop, in order."""
+        rec = self._known(conversation)
+        return tuple(sorted({rec.since + r.for_ for r in rec.requires if r.for_ is not None}))
 
     def serve(self, now: float) -> list[Decision]:
         """Serve every queue that may have changed, oldest ticket first across them."""
@@ -125,6 +173,9 @@ class Router(WorldBooks):
             rec = self._conversations[self._by_ticket[ticket]]
             pid = self._pick(rec, q)
             if pid is not None:
+                past = self._past.setdefault(rec.id, [])
+                past.append(past_decision(rec, q, self._agents, pid, now))
+                del past[:-KEPT_DECISIONS]
                 decisions.append(self._give(rec, q, self._agents[pid], now))
             tickets = q.ready[sub]
             after = bisect.bisect_right(tickets, ticket)
@@ -133,7 +184,9 @@ class Router(WorldBooks):
         self._dirty.clear()
         return decisions
 
-    def release(self, conversation: str, now: float) -> str:
+    def release(self, conversation: str, now: float, *, wrap_until: float | None = None) -> str:
+        """The holder lets go. With `wrap_until`, its units stay in use (a wrap-up) until
+        then, or until `end_wrap_up`."""
         rec = self._known(conversation)
         if rec.holder is None:
             raise StepRefused(
@@ -142,7 +195,11 @@ class Router(WorldBooks):
         agent = self._agents[rec.holder]
         units = self._queues[rec.held_in or ""].spec.units
         agent.holds.remove(rec.id)
-        agent.load -= units
+        if wrap_until is None:
+            agent.load -= units
+        else:
+            held = agent.wrapping.get(rec.id, (0, 0.0))[0]
+            agent.wrapping[rec.id] = (held + units, wrap_until)
         agent.idle_since = now
         rec.holder = None
         rec.held_in = None
@@ -208,6 +265,8 @@ class Router(WorldBooks):
     def set_presence(self, pid: str, status: PresenceStatus, now: float) -> PresenceChange:
         agent = self._agent(pid)
         status = PresenceStatus(status)
+        if status is PresenceStatus.AVAILABLE:
+            agent.missed = 0  # set available: its missed offers count from zero again
         if agent.presence is status:
             return PresenceChange(withdrawn=(), dropped=())
         agent.presence = status
@@ -228,10 +287,30 @@ class Router(WorldBooks):
                 dropped.append(cid)
             if dropped:
                 agent.idle_since = now
+            for _, (units, _) in agent.wrapping.items():  # going offline skips wrap-up
+                agent.load -= units
+            agent.wrapping.clear()
             for cid in self._by_ticket_order(self._named_waits.get(pid, ())):
                 self._widen(self._conversations[cid])
         self._refresh(agent)
         return PresenceChange(withdrawn=tuple(withdrawn), dropped=tuple(dropped))
+
+    def end_wrap_up(
+        self, pid: str, conversation: str | None = None, until: float | None = None
+    ) -> tuple[str, ...]:
+        """End `pid`'s wrap-ups (of one conversation, when its deadline is `until`; else all):
+        their units are free again. The conversations whose wrap-up ended, sorted."""
+        agent = self._agent(pid)
+        ended = sorted(
+            cid
+            for cid, (_, deadline) in agent.wrapping.items()
+            if conversation is None or (cid == conversation and deadline == until)
+        )
+        for cid in ended:
+            agent.load -= agent.wrapping.pop(cid)[0]
+        if ended:
+            self._refresh(agent)
+        return tuple(ended)
 
     def forget(self, conversation: str) -> None:
         rec = self._conversations.get(conversation)
@@ -239,24 +318,63 @@ class Router(WorldBooks):
             return
         self._not_waiting_or_held(rec)
         del self._conversations[conversation]
+        self._past.pop(conversation, None)
 
     # ------------------------------------------------------------------------- checks
 
-    def _check_request(self, q: QueueRecord, wanted: Wanted, named: str | None) -> None:
+    def _check_request(
+        self,
+        q: QueueRecord,
+        wanted: Wanted,
+        named: str | None,
+        requires: tuple[Requirement, ...] = (),
+        conversation: str | None = None,
+    ) -> None:
+        """Refuse a request no member could ever serve (SPEC §3): presence, load, capacity and
+        declines aside, as they change; skills only through requirements that never relax."""
         if wanted not in KINDS_OF_WANTED:
             raise StepRefused(
                 ErrorCode.INVALID_STEP, f"unknown kind {wanted!r} (bot, human or any)"
             )
-        if named is None:
+        lasting = tuple(r for r in requires if r.for_ is None)
+        if named is not None:
+            agent = self._agent(named)
+            kind = agent.spec.kind
+            if named not in q.trees[kind].leaf_of:
+                raise StepRefused(
+                    ErrorCode.NOT_MEMBER, f"{named!r} is not a member of queue {q.spec.name!r}"
+                )
+            if not kind_fits(wanted, kind):
+                raise StepRefused(
+                    ErrorCode.CANNOT_SERVE, f"{named!r} is a {kind}, but a {wanted} is asked for"
+                )
+            if not meets(agent, lasting):
+                raise StepRefused(
+                    ErrorCode.CANNOT_SERVE, f"{named!r} lacks {_skills_text(lasting)}"
+                )
             return
-        kind = self._agent(named).spec.kind
-        if named not in q.trees[kind].leaf_of:
+        rec = None if conversation is None else self._conversations.get(conversation)
+        held = rec.held_before if rec is not None else set()
+        of_kind = [
+            pid
+            for pid in q.spec.members
+            if kind_fits(wanted, self._agents[pid].spec.kind)  # linear: see docs/routing.md
+        ]
+        if not of_kind:
             raise StepRefused(
-                ErrorCode.NOT_MEMBER, f"{named!r} is not a member of queue {q.spec.name!r}"
+                ErrorCode.CANNOT_SERVE, f"queue {q.spec.name!r} has no {_wanted_text(wanted)}"
             )
-        if not kind_fits(wanted, kind):
+        fresh = [pid for pid in of_kind if pid not in held]
+        if not fresh:
             raise StepRefused(
-                ErrorCode.CANNOT_SERVE, f"{named!r} is a {kind}, but a {wanted} is asked for"
+                ErrorCode.CANNOT_SERVE,
+                f"{', '.join(of_kind)} held {conversation} before; name it with `to`",
+            )
+        if lasting and not any(meets(self._agents[pid], lasting) for pid in fresh):
+            raise StepRefused(
+                ErrorCode.CANNOT_SERVE,
+                f"no {_wanted_text(wanted)} of queue {q.spec.name!r} that could take it has "
+                f"{_skills_text(lasting)}",
             )
 
     def _check_can_hold(
@@ -292,6 +410,14 @@ class Router(WorldBooks):
         if rec.named is not None:
             self._named_checks += 1
         return pick(rec, q, self._agents)
+
+
+def _wanted_text(wanted: Wanted) -> str:
+    return "bot or human" if wanted is Wanted.ANY else wanted.value
+
+
+def _skills_text(requires: tuple[Requirement, ...]) -> str:
+    return ", ".join(f"{r.skill} at level {r.level}" for r in requires)
 
 
 __all__ = ["Router"]

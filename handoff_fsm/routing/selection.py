@@ -26,9 +26,10 @@ from handoff_fsm.routing.records import (
     has_room,
     kind_fits,
     leaf_key,
+    meets,
 )
-from handoff_fsm.routing.segment_tree import Key, lesser
-from handoff_fsm.vocabulary import Kind, PresenceStatus, Strategy
+from handoff_fsm.routing.segment_tree import Key, MinSegmentTree, lesser
+from handoff_fsm.vocabulary import Kind, PresenceStatus, Strategy, Wanted
 
 
 class Verdict(enum.StrEnum):
@@ -44,6 +45,7 @@ class Verdict(enum.StrEnum):
     DECLINED_BEFORE = "declined_before"
     NOT_NAMED = "not_named"
     RANKED_LOWER = "ranked_lower"
+    UNMET_REQUIREMENT = "unmet_requirement"
 
 
 def verdict(rec: WaitRecord, q: QueueRecord, agent: AgentRecord) -> Verdict | None:
@@ -59,6 +61,8 @@ def verdict(rec: WaitRecord, q: QueueRecord, agent: AgentRecord) -> Verdict | No
         return Verdict.HELD_BEFORE
     if rec.declined and pid in rec.declined:
         return Verdict.DECLINED_BEFORE
+    if not meets(agent, rec.requires):
+        return Verdict.UNMET_REQUIREMENT
     if agent.presence is PresenceStatus.OFFLINE:
         return Verdict.OFFLINE
     if agent.presence is PresenceStatus.AWAY:
@@ -68,12 +72,19 @@ def verdict(rec: WaitRecord, q: QueueRecord, agent: AgentRecord) -> Verdict | No
     return None
 
 
-def rank(q: QueueRecord, agent: AgentRecord, position: int) -> Key:
-    """The strategy's rank, for a linear look (`explain`); `pick` gets the same order."""
+def rank(
+    q: QueueRecord, agent: AgentRecord, position: int, bots_first: bool = False
+) -> tuple[float, ...]:
+    """The strategy's rank, for a linear look (`explain`); `pick` gets the same order (a bots
+    first request ranks every bot before every human)."""
     if q.spec.strategy is Strategy.ROUND_ROBIN:
-        return (1 if position <= q.last_picked else 0, position)
-    key = leaf_key(q, agent, position)
-    assert key is not None
+        key: Key = (1 if position <= q.last_picked else 0, position)
+    else:
+        found = leaf_key(q, agent, position)
+        assert found is not None
+        key = found
+    if bots_first:  # every bot before every human: the kind leads, then the strategy's key
+        return (float(agent.spec.kind is not Kind.BOT), *key)
     return key
 
 
@@ -81,24 +92,56 @@ def pick(rec: WaitRecord, q: QueueRecord, agents: dict[str, AgentRecord]) -> str
     """The best eligible participant for `rec` now, or None."""
     if rec.named is not None:
         return rec.named if verdict(rec, q, agents[rec.named]) is None else None
+    if rec.bots_first and rec.wanted is Wanted.ANY:
+        return _pick_among(rec, q, agents, (Kind.BOT,)) or _pick_among(
+            rec, q, agents, (Kind.HUMAN,)
+        )
+    return _pick_among(rec, q, agents, KINDS_OF_WANTED[rec.wanted])
+
+
+def _pick_among(
+    rec: WaitRecord, q: QueueRecord, agents: dict[str, AgentRecord], kinds: tuple[Kind, ...]
+) -> str | None:
     excluded = rec.held_before if not rec.declined else rec.held_before | rec.declined
     round_robin = q.spec.strategy is Strategy.ROUND_ROBIN
     best: Key | None = None
     wrapped: Key | None = None  # round robin: the best at or before the last pick
-    for kind in KINDS_OF_WANTED[rec.wanted]:
+    for kind in kinds:
         tree = q.trees[kind]
         if tree.best is None:
             continue
         skip = sorted(tree.leaf_of[p] for p in excluded if p in tree.leaf_of)
         if round_robin:
             cut = bisect.bisect_right(tree.positions, q.last_picked)
-            best = lesser(best, tree.best_outside(cut, tree.size, skip))
-            wrapped = lesser(wrapped, tree.best_outside(0, cut, skip))
+            best = lesser(best, _best_meeting(rec, q, agents, tree, cut, tree.size, skip))
+            wrapped = lesser(wrapped, _best_meeting(rec, q, agents, tree, 0, cut, skip))
         else:
-            best = lesser(best, tree.best_outside(0, tree.size, skip))
+            best = lesser(best, _best_meeting(rec, q, agents, tree, 0, tree.size, skip))
     if best is None:
         best = wrapped
     return None if best is None else q.spec.members[best[1]]
+
+
+def _best_meeting(
+    rec: WaitRecord,
+    q: QueueRecord,
+    agents: dict[str, AgentRecord],
+    tree: MinSegmentTree,
+    lo: int,
+    hi: int,
+    skip: list[int],
+) -> Key | None:
+    """The best key in [lo, hi) outside `skip` whose member meets the requirements: the best
+    that does not is skipped and the search repeats, so the cost grows with the better-ranked
+    members that lack a skill, not with the queue."""
+    while True:
+        found = tree.best_outside(lo, hi, skip)
+        if found is None or not rec.requires:
+            return found
+        pid = q.spec.members[found[1]]
+        if meets(agents[pid], rec.requires):
+            return found
+        bisect.insort(skip, tree.leaf_of[pid])
 
 
 def sub_line_servable(q: QueueRecord, sub: int) -> bool:

@@ -29,7 +29,7 @@ from handoff_fsm.config import Config
 from handoff_fsm.effects import Context, Effect
 from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.events import Event, Tick
-from handoff_fsm.routing import Explanation
+from handoff_fsm.routing import Explanation, PastDecision
 from handoff_fsm.switchboard.changes import WorldChanges
 from handoff_fsm.switchboard.result import DUPLICATE, StepResult, StepStatus, check_input
 from handoff_fsm.switchboard.views import ConversationView, ParticipantView, QueueView
@@ -183,6 +183,12 @@ class Switchboard(WorldChanges):
         `StepRefused` if it is unknown or not waiting. `.render()` gives it as text."""
         self._known(conversation)
         return self._router.explain(conversation)
+
+    def decisions(self, conversation: str) -> tuple[PastDecision, ...]:
+        """The conversation's last routing decisions (who was chosen, and each member's
+        verdict), oldest first, kept until it is forgotten."""
+        self._known(conversation)
+        return self._router.decisions(conversation)
 
     def participant_views(self) -> tuple[ParticipantView, ...]:
         """Every participant's presence and load, in configuration order (added later last)."""

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from handoff_fsm.config import Kind
-from handoff_fsm.effects import CUSTOMER, Approval, ApprovalRequested, Queued
+from handoff_fsm.config import Kind, whole_message
+from handoff_fsm.effects import CUSTOMER, Approval, ApprovalRequested, Handover, Queued
 from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.events import (
     Accept,
@@ -37,6 +37,7 @@ from handoff_fsm.events import (
     TakeOver,
     Tick,
     Transfer,
+    WrapUpDone,
 )
 from handoff_fsm.switchboard.moves import Moves
 from handoff_fsm.switchboard.record import ConversationRecord, Proposal
@@ -79,6 +80,7 @@ class Handlers(Moves):
         SurveyResponse: "_survey_response",
         CustomerLeft: "_customer_left",
         Tick: "_tick",
+        WrapUpDone: "_wrap_up_done",
     }
 
     def _tick(self, event: Tick) -> None:
@@ -90,9 +92,18 @@ class Handlers(Moves):
                 ErrorCode.ALREADY_EXISTS, f"conversation {event.conversation!r} already exists"
             )
         self._router.queue(event.queue)  # refuses an unknown queue
+        # No kind asked: anyone, bots before humans (bots take first; docs/routing.md).
+        wanted = Wanted.ANY if event.kind is None else event.kind
+        self._router.check_request(
+            event.queue, wanted=wanted, named=event.to, requires=event.requires
+        )
         record = ConversationRecord(event.conversation, copy_mapping(event.variables))
+        record.transcript.extend(event.transcript)
         self._conversations[record.id] = record
-        self._enqueue(record, event.queue, Wanted.ANY)
+        self._enqueue(
+            record, event.queue, wanted, event.to, requires=event.requires,
+            priority=event.priority, bots_first=event.kind is None,
+        )  # fmt: skip
         self._serve()
         if record.state is State.NEW:
             self._fire(record, Trigger.ENQUEUE)
@@ -106,20 +117,25 @@ class Handlers(Moves):
             assert holder is not None
             self._relay(record, CUSTOMER, event.text, [holder, *record.monitors])
             if any(phrase in folded for phrase in self._escalation_phrases):
-                self._escalate_now(record, Trigger.ESCALATION_PHRASE)
+                self._escalate_if_servable(record, Trigger.ESCALATION_PHRASE)
         elif state is State.AGENT_ENGAGED:
             holder = self._router.holder(record.id)
             assert holder is not None
             self._relay(record, CUSTOMER, event.text, [holder, *record.monitors])
         elif state is State.WAITING:
             self._relay(record, CUSTOMER, event.text, record.monitors)
-            if any(phrase in folded for phrase in self._cancel_phrases):
+            if whole_message(event.text) in self._cancel_phrases:
                 self._cancel_wait(record)
             else:
                 queue = self._router.queue_of(record.id)
                 position = self._router.position(record.id)
                 assert queue is not None and position is not None
-                self._emit(Queued(conversation=record.id, queue=queue, position=position))
+                self._emit(
+                    Queued(
+                        conversation=record.id, queue=queue, position=position,
+                        estimated_wait=self._estimated_wait(queue, position),
+                    )
+                )  # fmt: skip
         else:  # survey: kept in the transcript, nobody to relay to
             self._relay(record, CUSTOMER, event.text, ())
 
@@ -138,7 +154,7 @@ class Handlers(Moves):
         self._holder_of(record, event.participant, Kind.BOT)
         record.fallbacks += 1
         if record.fallbacks >= self.settings.fallback_limit:
-            self._escalate_now(record, Trigger.FALLBACK_LIMIT)
+            self._escalate_if_servable(record, Trigger.FALLBACK_LIMIT)
 
     def _set_variable(self, event: SetVariable) -> None:
         record = self._live(event.conversation, "set_variable")
@@ -148,23 +164,68 @@ class Handlers(Moves):
     def _escalate(self, event: Escalate) -> None:
         record = self._live(event.conversation, "escalate")
         self._holder_of(record, event.participant, Kind.BOT)
-        self._escalate_now(record, Trigger.ESCALATE)
+        queue = self._router.held_in(record.id)
+        assert queue is not None
+        self._router.check_request(
+            queue, wanted=Wanted.HUMAN, requires=event.requires, conversation=record.id
+        )
+        # "explicit" names the trigger (the v1 form, and the seeds'); a reason is any other text.
+        reason = None if event.reason == "explicit" else event.reason
+        self._escalate_now(record, Trigger.ESCALATE, event, reason)
 
-    def _escalate_now(self, record: ConversationRecord, trigger: Trigger) -> None:
+    def _escalate_if_servable(self, record: ConversationRecord, trigger: Trigger) -> None:
+        """An escalation by phrase or fallback limit that no human could ever take does not
+        happen: the bot keeps the conversation, and nothing is refused."""
+        queue = self._router.held_in(record.id)
+        assert queue is not None
+        try:
+            self._router.check_request(queue, wanted=Wanted.HUMAN, conversation=record.id)
+        except StepRefused:
+            return
+        self._escalate_now(record, trigger)
+
+    def _escalate_now(
+        self,
+        record: ConversationRecord,
+        trigger: Trigger,
+        event: Escalate | None = None,
+        reason: str | None = None,
+    ) -> None:
         """The bot steps out and routing is asked for a human, in the queue it held it from."""
         queue = self._router.held_in(record.id)
         assert queue is not None
         self._fire(record, trigger)
         bot = self._let_go(record)
-        self._enqueue(record, queue, Wanted.HUMAN)
+        self._hand_over(record, bot, reason, event)
+        self._enqueue(
+            record, queue, Wanted.HUMAN,
+            requires=() if event is None else event.requires,
+            priority=None if event is None else event.priority,
+        )  # fmt: skip
         record.return_bot = bot
         self._serve()
+
+    def _hand_over(
+        self,
+        record: ConversationRecord,
+        sender: str,
+        reason: str | None,
+        event: Escalate | Transfer | None,
+    ) -> None:
+        """Merge the hand-over's variables before anyone joins; the next holder sees who handed
+        over and why (`context.handover`, only when a reason was given)."""
+        if event is not None:
+            record.variables.update(copy_mapping(event.variables))
+        record.handover = None if reason is None else Handover(sender=sender, reason=reason)
 
     def _accept(self, event: Accept) -> None:
         record = self._live(event.conversation, "accept")
         self._router.check_offer(record.id, event.participant)
+        queue = self._router.queue_of(record.id)
+        assert queue is not None
         self._fire(record, Trigger.AGENT_ACCEPTS)
         self._router.accept(record.id, event.participant, self.now)
+        self._served_from(queue)
         self._took(record, event.participant)
 
     def _decline(self, event: Decline) -> None:
@@ -182,11 +243,18 @@ class Handlers(Moves):
             )
         # Everything routing would refuse (unknown queue, a named participant outside it or of
         # the wrong kind) is refused here, before the holder is let go.
-        self._router.check_request(event.queue, wanted=event.kind, named=event.to)
+        self._router.check_request(
+            event.queue, wanted=event.kind, named=event.to, requires=event.requires,
+            conversation=record.id,
+        )  # fmt: skip
         self._fire(record, Trigger.TRANSFER)
-        holder = self._let_go(record)
+        holder = self._let_go(record, wrap=True)
         is_bot = self._router.participant(holder).kind is Kind.BOT
-        self._enqueue(record, event.queue, event.kind, named=event.to)
+        self._hand_over(record, holder, event.reason, event)
+        self._enqueue(
+            record, event.queue, event.kind, named=event.to, requires=event.requires,
+            priority=event.priority,
+        )  # fmt: skip
         record.return_bot = holder if is_bot else None
         self._serve()
 
@@ -289,6 +357,11 @@ class Handlers(Moves):
         record = self._live(event.conversation, "survey_response")
         record.survey_answers = copy_mapping(event.answers)
         self._close(record, Trigger.SURVEY_RESPONSE)
+
+    def _wrap_up_done(self, event: WrapUpDone) -> None:
+        self._router.participant(event.participant)  # refuses an unknown participant
+        if self._router.end_wrap_up(event.participant):
+            self._serve()
 
     def _customer_left(self, event: CustomerLeft) -> None:
         record = self._live(event.conversation, "customer_left")

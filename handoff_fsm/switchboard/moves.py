@@ -21,7 +21,14 @@ from collections import deque
 from collections.abc import Sequence
 
 from handoff_fsm import lifecycle
-from handoff_fsm.config import Config, Kind, OverflowReturnToBot, OverflowTransfer
+from handoff_fsm.config import (
+    Config,
+    Kind,
+    OverflowReturnToBot,
+    OverflowTransfer,
+    Requirement,
+    whole_message,
+)
 from handoff_fsm.effects import (
     ContextSet,
     Effect,
@@ -33,12 +40,14 @@ from handoff_fsm.effects import (
     OfferWithdrawn,
     ParticipantAdded,
     ParticipantRemoved,
+    PresenceChanged,
     Survey,
+    WrapUp,
 )
 from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.routing import Assigned, Decision, Offered, Router, Withdrawn
 from handoff_fsm.switchboard.record import STEP_STATES, ConversationRecord
-from handoff_fsm.switchboard.timers import OFFER, SURVEY, WAIT, Timer, TimerHeap
+from handoff_fsm.switchboard.timers import OFFER, RELAX, SURVEY, WAIT, WRAP_UP, Timer, TimerHeap
 from handoff_fsm.vocabulary import Guard, PresenceStatus, Role, State, Trigger, Wanted
 
 
@@ -70,7 +79,9 @@ class Moves:
         self._tokens = 0
         self._out: list[Effect] = []
         self._escalation_phrases = tuple(p.casefold() for p in self.settings.escalation_phrases)
-        self._cancel_phrases = tuple(p.casefold() for p in self.settings.cancel_phrases)
+        self._cancel_phrases = frozenset(whole_message(p) for p in self.settings.cancel_phrases)
+        # queue -> when its last waits ended in a hold (at most RECENT_SERVICES): the estimate.
+        self._served: dict[str, list[float]] = {}
 
     def _known(self, conversation: str) -> ConversationRecord:
         record = self._conversations.get(conversation)
@@ -158,15 +169,46 @@ class Moves:
         self._timers.set(deadline, kind, conversation, participant, token)
 
     def _enqueue(
-        self, record: ConversationRecord, queue: str, wanted: Wanted, named: str | None = None
+        self,
+        record: ConversationRecord,
+        queue: str,
+        wanted: Wanted,
+        named: str | None = None,
+        *,
+        requires: tuple[Requirement, ...] = (),
+        priority: int | None = None,
+        since: float | None = None,
+        bots_first: bool = False,
     ) -> None:
-        """Put a conversation in a queue's line and start its wait timer."""
-        self._router.enqueue(record.id, queue, self.now, wanted=wanted, named=named)
+        """Put a conversation in a queue's line and start its wait timer, and a relax timer for
+        each requirement with `for` (a new request, `since` None, stales the old ones)."""
+        self._router.enqueue(
+            record.id, queue, self.now, wanted=wanted, named=named, requires=requires,
+            priority=priority, since=since, check=since is None, bots_first=bots_first,
+        )  # fmt: skip
+        if since is None:
+            record.request_token = self._token()
+        for deadline in self._router.relax_deadlines(record.id):
+            self._schedule(deadline, RELAX, record.id, "", record.request_token)
         self._wait_begins(record, queue)
 
     def _token(self) -> int:
         self._tokens += 1
         return self._tokens
+
+    def _estimated_wait(self, queue: str, position: int) -> float | None:
+        """position x (now - t1) / k over the queue's last k services t1..tk (docs/routing.md);
+        None before its second service."""
+        served = self._served.get(queue, ())
+        if len(served) < 2 or self.now <= served[0]:
+            return None
+        return round(position * (self.now - served[0]) / len(served), 1)
+
+    def _served_from(self, queue: str) -> None:
+        served = self._served.setdefault(queue, [])
+        served.append(self.now)
+        if len(served) > RECENT_SERVICES:
+            del served[0]
 
     def _wait_begins(self, record: ConversationRecord, queue: str) -> None:
         record.wait_token = self._token()
@@ -188,6 +230,8 @@ class Moves:
     def _apply(self, decision: Decision) -> None:
         record = self._conversations[decision.conversation]
         if isinstance(decision, Assigned):
+            if record.state is State.WAITING:
+                self._served_from(decision.queue)
             self._fire(record, Trigger.BOT_TAKES)
             self._took(record, decision.participant)
         else:
@@ -214,9 +258,21 @@ class Moves:
             self._drop_monitor(record, holder)
         self._join(record, holder, Role.HOLDER)
 
-    def _let_go(self, record: ConversationRecord) -> str:
-        """The holder leaves (escalation, transfer, end): it is told, before anyone else joins."""
-        holder = self._router.release(record.id, self.now)
+    def _let_go(self, record: ConversationRecord, *, wrap: bool = False) -> str:
+        """The holder leaves (escalation, transfer, end): it is told, before anyone else joins.
+        With `wrap`, a human holder of a queue with `wrap_up` begins its wrap-up (its units stay
+        in use), and is told so just before its `participant_removed`."""
+        holder = self._router.holder(record.id)
+        queue = self._router.held_in(record.id)
+        assert holder is not None and queue is not None
+        wrap_up = self._router.queue(queue).wrap_up
+        until = None
+        if wrap and wrap_up is not None and self._router.participant(holder).kind is Kind.HUMAN:
+            until = self.now + wrap_up
+        self._router.release(record.id, self.now, wrap_until=until)
+        if until is not None:
+            self._emit(WrapUp(conversation=record.id, to=holder, until=until))
+            self._schedule(until, WRAP_UP, record.id, holder, 0)
         self._remove(record, holder)
         record.proposals.clear()
         return holder
@@ -229,7 +285,7 @@ class Moves:
         if self._router.queue_of(record.id) is not None:
             self._withdrawn(self._router.leave(record.id, self.now))
         if self._router.holder(record.id) is not None:
-            self._let_go(record)
+            self._let_go(record, wrap=True)
         for monitor in list(record.monitors):
             self._remove(record, monitor)
             self._drop_monitor(record, monitor)
@@ -275,9 +331,14 @@ class Moves:
     # ----------------------------------------------------------------- time
 
     def _timer_is_live(self, timer: Timer) -> bool:
+        if timer.kind == WRAP_UP:
+            wrapping = self._router.wrapping(timer.participant)
+            return wrapping.get(timer.conversation) == timer.deadline
         record = self._conversations.get(timer.conversation)
         if record is None:
             return False
+        if timer.kind == RELAX:
+            return record.request_token == timer.token and record.state is State.WAITING
         if timer.kind == OFFER:
             return (
                 record.offer_token == timer.token
@@ -287,6 +348,20 @@ class Moves:
             return record.wait_token == timer.token and record.state is State.WAITING
         return record.wait_token == timer.token and record.state is State.SURVEY
 
+    def _missed_offer(self, participant: str) -> None:
+        """Set away a human that let `missed_offers_to_away` offers in a row time out."""
+        limit = self.settings.missed_offers_to_away
+        if not limit or self._router.missed_offers(participant) < limit:
+            return
+        if self._router.presence(participant) is not PresenceStatus.AVAILABLE:
+            return
+        change = self._router.set_presence(participant, PresenceStatus.AWAY, self.now)
+        self._emit(
+            PresenceChanged(to=participant, status=PresenceStatus.AWAY, reason="missed_offers")
+        )
+        for withdrawn in change.withdrawn:
+            self._withdrawn(withdrawn)
+
     def _advance(self, now: float) -> None:
         if not self._timers.due_by(now):  # the common case: nothing due
             self.now = now
@@ -295,9 +370,21 @@ class Moves:
             if not self._timer_is_live(timer):
                 continue
             self.now = max(self.now, timer.deadline)
-            record = self._conversations[timer.conversation]
-            if timer.kind == OFFER:
+            record = self._conversations.get(timer.conversation)
+            if record is None:  # a wrap-up outlives its forgotten conversation
+                self._router.end_wrap_up(timer.participant, timer.conversation, timer.deadline)
+                self._serve()
+                self._set_wait_timers()
+                continue
+            if timer.kind == WRAP_UP:
+                self._router.end_wrap_up(timer.participant, timer.conversation, timer.deadline)
+                self._serve()
+            elif timer.kind == RELAX:
+                self._router.relax(record.id, self.now)
+                self._serve()
+            elif timer.kind == OFFER:
                 self._withdrawn(self._router.expire_offer(record.id, timer.participant, self.now))
+                self._missed_offer(timer.participant)
                 self._serve()
             elif timer.kind == WAIT:
                 self._wait_ran_out(record)
@@ -333,9 +420,14 @@ class Moves:
         overflow = self._router.queue(queue).overflow
         if isinstance(overflow, OverflowTransfer):
             wanted = self._router.wanted(record.id) or Wanted.ANY
+            requires = self._router.requires(record.id)
+            priority = self._router.priority(record.id)
+            since = self._router.request_since(record.id)
             self._fire(record, Trigger.WAIT_TIMEOUT, frozenset({Guard.OVERFLOW_TRANSFER}))
             self._withdrawn(self._router.leave(record.id, self.now))
-            self._enqueue(record, overflow.queue, wanted)
+            self._enqueue(
+                record, overflow.queue, wanted, requires=requires, priority=priority, since=since
+            )
             self._serve()
             return
         if isinstance(overflow, OverflowReturnToBot):
@@ -347,4 +439,8 @@ class Moves:
         self._close(record, Trigger.WAIT_TIMEOUT)
 
 
-__all__ = ["Moves"]
+RECENT_SERVICES = 20
+"""How many of a queue's last services the estimated wait reads."""
+
+
+__all__ = ["RECENT_SERVICES", "Moves"]

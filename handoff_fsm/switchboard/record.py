@@ -14,7 +14,7 @@ from __future__ import annotations
 import attrs
 
 from handoff_fsm import lifecycle
-from handoff_fsm.effects import Context, Entry
+from handoff_fsm.effects import Context, Entry, Handover
 from handoff_fsm.values import copy_mapping
 from handoff_fsm.vocabulary import BOT_HOLDING_STATES, HOLDING_STATES, JsonValue, State
 
@@ -55,10 +55,12 @@ class ConversationRecord:
 
     __slots__ = (
         "fallbacks",
+        "handover",
         "id",
         "monitors",
         "offer_token",
         "proposals",
+        "request_token",
         "return_bot",
         "snapshot",
         "survey_answers",
@@ -81,13 +83,19 @@ class ConversationRecord:
         self.wait_since = 0.0  # when the current (or last) wait began
         self.offer_token = 0
         self.survey_answers: dict[str, JsonValue] = {}
+        self.handover: Handover | None = None  # the last hand-over, when it gave a reason
+        self.request_token = 0  # a new request (not a requeue) stales its relax timers
 
     @property
     def state(self) -> State:
         return self.snapshot.state
 
     def context(self) -> Context:
-        return Context(variables=copy_mapping(self.variables), transcript=tuple(self.transcript))
+        return Context(
+            variables=copy_mapping(self.variables),
+            transcript=tuple(self.transcript),
+            handover=self.handover,
+        )
 
 
 __all__ = ["STEP_STATES", "ConversationRecord", "Proposal"]

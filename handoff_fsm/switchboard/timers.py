@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 # Timer kinds.
 OFFER, WAIT, SURVEY = "offer", "wait", "survey"
+RELAX, WRAP_UP = "relax", "wrap_up"  # a requirement's `for` runs out; a wrap-up ends
 
 
 class Timer(NamedTuple):
@@ -68,4 +69,4 @@ class TimerHeap:
         return tuple(sorted(t for t in self._heap if is_live(t)))
 
 
-__all__ = ["OFFER", "SURVEY", "WAIT", "Timer", "TimerHeap"]
+__all__ = ["OFFER", "RELAX", "SURVEY", "WAIT", "WRAP_UP", "Timer", "TimerHeap"]

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import attrs
 
+from handoff_fsm.config import Requirement
 from handoff_fsm.effects import (
     Context,
 )
@@ -49,6 +50,8 @@ class ConversationPrint:
     return_bot: str | None
     proposals: tuple[tuple[str, str, str], ...]
     survey_answers: Mapping[str, JsonValue]
+    requires: tuple[Requirement, ...] = ()
+    priority: int | None = None  # the priority its request asked (None: its queue's)
 
 
 @attrs.frozen(kw_only=True)
@@ -58,6 +61,8 @@ class ParticipantPrint:
     holds: tuple[str, ...]
     offers: tuple[str, ...]
     idle_since: float
+    missed_offers: int = 0
+    wrapping: Mapping[str, float] = attrs.field(factory=dict)  # conversation -> until
 
 
 @attrs.frozen(kw_only=True)
@@ -103,6 +108,8 @@ def fingerprint(board: Switchboard) -> Fingerprint:
             return_bot=switchboard_inspect.return_bot_of(board, cid),
             proposals=switchboard_inspect.proposals_of(board, cid),
             survey_answers=switchboard_inspect.survey_answers_of(board, cid),
+            requires=router.requires(cid),
+            priority=router.priority(cid),
         )
         for cid in board.conversations()
     }
@@ -113,6 +120,8 @@ def fingerprint(board: Switchboard) -> Fingerprint:
             holds=router.holds_of(spec.id),
             offers=router.offers_of(spec.id),
             idle_since=router.idle_since(spec.id),
+            missed_offers=router.missed_offers(spec.id),
+            wrapping=router.wrapping(spec.id),
         )
         for spec in board.world.participants
     }

@@ -76,6 +76,8 @@ class Roster:
 
     def apply(self, effect: Effect) -> None:
         cid = effect.conversation
+        if cid is None:  # about a participant alone (`presence`): no membership changes
+            return
         if isinstance(effect, ParticipantAdded):
             self.members.setdefault(cid, {})[effect.to] = effect.role
             self.left.get(cid, set()).discard(effect.to)

@@ -51,14 +51,16 @@ from handoff_fsm.events import (
     RemoveQueue,
     SetCapacity,
     SetSkills,
+    Tick,
     UpdateQueue,
+    WrapUpDone,
 )
 from handoff_fsm.routing import Router
 from handoff_fsm.routing.records import AgentRecord, QueueRecord, WaitRecord
 from handoff_fsm.switchboard import Switchboard
 from handoff_fsm.switchboard import inspect as switchboard_inspect
 from handoff_fsm.switchboard.record import ConversationRecord, Proposal
-from handoff_fsm.switchboard.timers import Timer, TimerHeap
+from handoff_fsm.switchboard.timers import RELAX, WRAP_UP, Timer, TimerHeap
 
 CODEC_VERSION = 2
 """Bumped whenever a row's shape changes; a checkpoint of another version is not loaded."""
@@ -68,26 +70,28 @@ Row = dict[str, JsonValue]
 _SWITCHBOARD_ATTRIBUTES = frozenset({
     "config", "settings", "_router", "now", "_traces", "_conversations", "_timers", "_new_waits",
     "_monitoring", "_seen_ids", "_out", "_escalation_phrases", "_cancel_phrases", "_id_expiry",
-    "_ended", "_tokens",
+    "_ended", "_tokens", "_served",
 })  # fmt: skip
 _CONVERSATION_SLOTS = frozenset({
     "fallbacks", "id", "monitors", "offer_token", "proposals", "return_bot", "snapshot",
-    "survey_answers", "transcript", "variables", "wait_since", "wait_token",
+    "survey_answers", "transcript", "variables", "wait_since", "wait_token", "handover",
+    "request_token",
 })  # fmt: skip
 _PROPOSAL_FIELDS = frozenset({"bot", "supervisor", "action"})
 _TIMER_HEAP_SLOTS = frozenset({"_heap", "_seq"})
 _TIMER_FIELDS = ("deadline", "seq", "kind", "conversation", "participant", "token")
 _ROUTER_SLOTS = frozenset({
     "_agents", "_by_ticket", "_conversations", "_dirty", "_named_checks", "_named_waits",
-    "_next_ticket", "_queue_list", "_queues",
+    "_next_ticket", "_queue_list", "_queues", "_past",
 })  # fmt: skip
 _ROUTED_FIELDS = frozenset({
     "id", "status", "ticket", "wanted", "named", "queue", "offer", "offer_expires", "declined",
-    "holder", "held_in", "held_before",
+    "holder", "held_in", "held_before", "requires", "since", "priority", "bots_first",
 })  # fmt: skip
 _AGENT_FIELDS = frozenset(
-    {"spec", "memberships", "presence", "load", "idle_since", "holds", "offers"}
-)
+    {"spec", "memberships", "presence", "load", "idle_since", "holds", "offers", "missed",
+     "wrapping"}
+)  # fmt: skip
 _QUEUE_FIELDS = frozenset({"spec", "order", "trees", "line", "ready", "last_picked"})
 
 
@@ -180,6 +184,19 @@ def encode_conversation(board: Switchboard, cid: str, timers: Sequence[Any]) -> 
         "return_bot": record.return_bot,
         "proposals": [[p.bot, p.supervisor, p.action] for p in record.proposals],
         "wait_token": record.wait_token,
+        "request_token": record.request_token,
+        "handover": None
+        if record.handover is None
+        else [record.handover.sender, record.handover.reason],
+        "past": [
+            [
+                float(d.at),
+                d.queue,
+                d.chosen,
+                [[c.participant, c.verdict.value, c.remaining] for c in d.considered],
+            ]
+            for d in router_of(board)._past.get(cid, ())
+        ],
         "offer_token": record.offer_token,
         "wait_since": _number(record.wait_since),
         "survey_answers": dict(record.survey_answers),
@@ -205,6 +222,10 @@ def _encode_routed(router: Router, cid: str) -> JsonValue:
         "holder": rec.holder,
         "held_in": rec.held_in,
         "held_before": _texts(rec.held_before),
+        "requires": [[r.skill, r.level, r.for_] for r in rec.requires],
+        "since": _number(rec.since),
+        "priority": rec.priority,
+        "bots_first": rec.bots_first,
     }
 
 
@@ -221,6 +242,8 @@ def encode_participant(board: Switchboard, pid: str) -> Row:
         "idle_since": _number(agent.idle_since),
         "holds": _texts(agent.holds),
         "offers": _texts(agent.offers),
+        "missed": agent.missed,
+        "wrapping": [[cid, units, float(until)] for cid, (units, until) in agent.wrapping.items()],
         "monitoring": list(board._monitoring.get(pid, ())),
     }
 
@@ -244,6 +267,7 @@ def encode_globals(board: Switchboard) -> Row:
         "next_ticket": router._next_ticket,
         "named_checks": router._named_checks,
         "dirty": _texts(router._dirty),
+        "served": {queue: [float(t) for t in times] for queue, times in board._served.items()},
         "queues": {
             q.spec.name: {
                 "last_picked": q.last_picked,
@@ -267,19 +291,45 @@ def encode_all(board: Switchboard) -> tuple[Row, dict[str, Row], dict[str, Row]]
     return encode_globals(board), participants, conversations
 
 
-def touched_before(board: Switchboard, event: Event) -> set[str]:
+def touched_before(board: Switchboard, event: Event, now: float | None = None) -> set[str]:
     """Conversations a step may change without naming them in its effects, read before it runs:
     a presence change widens the waits that named the participant, silently; so does leaving a
-    queue, and being removed (which goes offline first)."""
+    queue, and being removed (which goes offline first); a requirement's `for` running out by
+    the step's time relaxes its wait (and may offer nothing)."""
+    found = {t.conversation for t in _due(board, event, now) if t.kind == RELAX}
     if isinstance(event, Presence | LeaveQueue | RemoveParticipant):
-        return set(router_of(board)._named_waits.get(event.participant, ()))
-    return set()
+        found.update(router_of(board)._named_waits.get(event.participant, ()))
+    return found
+
+
+def participants_before(board: Switchboard, event: Event, now: float | None = None) -> set[str]:
+    """Participants a step may change without an effect addressed to them: a wrap-up that ends
+    by the step's time frees its units silently."""
+    return {t.participant for t in _due(board, event, now) if t.kind == WRAP_UP}
+
+
+def _due(board: Switchboard, event: Event, now: float | None) -> list[Timer]:
+    """The live timers due by the step's time, reading only the heap's due part."""
+    until = event.now if isinstance(event, Tick) else now
+    heap = board._timers._heap
+    if until is None:
+        return []
+    found: list[Timer] = []
+    todo = [0] if heap else []
+    while todo:
+        i = todo.pop()
+        if i >= len(heap) or heap[i].deadline > until:
+            continue
+        if heap[i].kind in (RELAX, WRAP_UP) and board._timer_is_live(heap[i]):
+            found.append(heap[i])
+        todo += (2 * i + 1, 2 * i + 2)
+    return found
 
 
 #: The effects that change their addressee's own state (load, holds, offers, idle time, the
 #: conversations it monitors); a message, a greeting or a context does not.
 _CHANGES_ADDRESSEE = frozenset(
-    {"participant_added", "participant_removed", "offer", "offer_withdrawn"}
+    {"participant_added", "participant_removed", "offer", "offer_withdrawn", "wrap_up", "presence"}
 )
 
 
@@ -290,10 +340,11 @@ def touched(
     conversation = getattr(event, "conversation", None)
     if isinstance(conversation, str):
         conversations.add(conversation)
-    if isinstance(event, Presence):
+    if isinstance(event, Presence | WrapUpDone):
         participants.add(event.participant)
     for effect in effects:
-        conversations.add(effect.conversation)
+        if effect.conversation is not None:  # a presence line names none
+            conversations.add(effect.conversation)
         if effect.KIND in _CHANGES_ADDRESSEE and effect.to is not None:
             participants.add(effect.to)
 
@@ -331,6 +382,7 @@ __all__ = [
     "encode_participant",
     "live_timers",
     "load",
+    "participants_before",
     "remember_seen",
     "router_of",
     "seen_ids",

@@ -19,12 +19,12 @@ from typing import Any, cast
 from handoff_fsm import lifecycle
 from handoff_fsm.adapters.store.checkpoint_codec import CODEC_VERSION, router_of
 from handoff_fsm.adapters.store.encoding import config_from_json
-from handoff_fsm.config import Config
-from handoff_fsm.effects import Entry
+from handoff_fsm.config import Config, Requirement
+from handoff_fsm.effects import Entry, Handover
 from handoff_fsm.errors import StoreError
 from handoff_fsm.events import JsonValue, PresenceStatus, Wanted
 from handoff_fsm.lifecycle import Outcome, State
-from handoff_fsm.routing import Router, WaitStatus
+from handoff_fsm.routing import Consideration, PastDecision, Router, Verdict, WaitStatus
 from handoff_fsm.routing.records import WaitRecord
 from handoff_fsm.switchboard import Switchboard
 from handoff_fsm.switchboard.record import ConversationRecord, Proposal
@@ -163,6 +163,14 @@ def load(
             for b, s, a in c.rows("proposals", 3)
         ]
         record.wait_token = c.integer("wait_token")
+        record.request_token = c.integer("request_token")
+        handover = c.data.get("handover")
+        if handover is not None:
+            sender, reason = _pair(handover, c)
+            record.handover = Handover(sender=sender, reason=reason)
+        past = [_past_decision(row, c) for row in c.rows("past", 4)]
+        if past:
+            router._past[cid] = past
         record.offer_token = c.integer("offer_token")
         record.wait_since = c.number("wait_since")
         record.survey_answers = dict(c.mapping("survey_answers"))
@@ -188,6 +196,17 @@ def load(
                 holder=r.opt_text("holder"),
                 held_in=r.opt_text("held_in"),
                 held_before=set(r.texts("held_before")),
+                requires=tuple(
+                    Requirement(
+                        skill=_text(skill, r),
+                        level=_int(level, r),
+                        for_=None if for_ is None else _num(for_, r),
+                    )
+                    for skill, level, for_ in r.rows("requires", 3)
+                ),
+                since=r.number("since"),
+                priority=None if r.data.get("priority") is None else r.integer("priority"),
+                bots_first=r.flag("bots_first"),
             )
     heapq.heapify(timers)
     board._timers._heap = timers
@@ -209,10 +228,20 @@ def load(
         agent.idle_since = p.number("idle_since")
         agent.holds = set(p.texts("holds"))
         agent.offers = set(p.texts("offers"))
+        agent.missed = p.integer("missed")
+        agent.wrapping = {
+            _text(wrapped, p): (_int(units, p), _num(until, p))
+            for wrapped, units, until in p.rows("wrapping", 3)
+        }
         monitoring = p.texts("monitoring")
         if monitoring:
             board._monitoring[pid] = monitoring
     _rebuild_routing(router, g, where)
+    served = g.mapping("served")
+    for queue, times in served.items():
+        if not isinstance(times, list):
+            raise g.fail("served", "an object of lists of times")
+        board._served[queue] = [_num(t, g) for t in times]
     return board
 
 
@@ -242,6 +271,32 @@ def _rebuild_routing(router: Router, g: _Reader, where: str) -> None:
         for kind, tree in q.trees.items():
             tree.visits = _int(visits.get(kind.value, 0), entry)
     router._dirty = set(g.texts("dirty"))
+
+
+def _pair(value: object, reader: _Reader) -> tuple[str, str]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise StoreError(f"{reader.where}: holds {value!r} where [from, reason] belongs")
+    return _text(value[0], reader), _text(value[1], reader)
+
+
+def _past_decision(row: list[Any], reader: _Reader) -> PastDecision:
+    at, queue, chosen, considered = row
+    if not isinstance(considered, list) or not all(
+        isinstance(c, list) and len(c) == 3 for c in considered
+    ):
+        raise StoreError(f"{reader.where}: holds {considered!r} where verdicts belong")
+    try:
+        verdicts = tuple(
+            Consideration(participant=_text(pid, reader), verdict=Verdict(_text(v, reader)),
+                          remaining=_int(remaining, reader))
+            for pid, v, remaining in considered
+        )  # fmt: skip
+    except ValueError:
+        raise StoreError(f"{reader.where}: holds an unknown verdict in {considered!r}") from None
+    return PastDecision(
+        at=_num(at, reader), queue=_text(queue, reader), chosen=_text(chosen, reader),
+        considered=verdicts,
+    )  # fmt: skip
 
 
 def _text(value: object, reader: _Reader) -> str:

@@ -146,9 +146,17 @@ class LiveCheckpoint:
         self._all_participants = False  # a live change: any participant's row may have changed
         self.since = 0
 
-    def note(self, event: Event, effects: Sequence[Effect], before: set[str]) -> None:
-        """Remember what one applied step touched (`before`: `codec.touched_before`)."""
+    def note(
+        self,
+        event: Event,
+        effects: Sequence[Effect],
+        before: set[str],
+        participants: set[str] | None = None,
+    ) -> None:
+        """Remember what one applied step touched (`before`: `codec.touched_before`;
+        `participants`: `codec.participants_before`)."""
         self._conversations |= before
+        self._participants |= participants or set()
         codec.touched(event, effects, self._conversations, self._participants)
         self._all_participants |= codec.changes_world(event)
         self.since += 1

@@ -94,7 +94,8 @@ class StepWriter:
         """Run one step in memory and queue its row; the caller must `commit` before it
         acknowledges. `text` is `encode(event, now, step_id)`, so the step is well formed."""
         self.check_usable()
-        before = codec.touched_before(self.board, event)
+        before = codec.touched_before(self.board, event, now)
+        silent = codec.participants_before(self.board, event, now)
         try:
             result = self.board.step(event, now=now, step_id=step_id)
         except BaseException:
@@ -114,14 +115,14 @@ class StepWriter:
             )
         )
         self.next_index = index + 1
-        self.live.note(event, result.effects, before)
+        self.live.note(event, result.effects, before, silent)
         return result
 
     def _states(self, result: StepResult) -> dict[str, str | None]:
         """Each effect's conversation's state after the step (the lines a service delivers)."""
         states: dict[str, str | None] = {}
         for effect in result.effects:
-            if effect.conversation not in states:
+            if effect.conversation is not None and effect.conversation not in states:
                 state = self.board.state_of(effect.conversation)
                 states[effect.conversation] = None if state is None else state.value
         return states

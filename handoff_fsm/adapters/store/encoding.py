@@ -76,6 +76,7 @@ def config_to_json(config: Config) -> dict[str, JsonValue]:
             "survey_timeout": settings.survey_timeout,
             "retention": settings.retention,
             "dedup_window": settings.dedup_window,
+            "missed_offers_to_away": settings.missed_offers_to_away,
         },
         "participants": {
             spec.id: {
@@ -107,6 +108,8 @@ def _queue_to_json(queue: QueueSpec) -> dict[str, JsonValue]:
         "offer_timeout": queue.offer_timeout,
         "wait_timeout": queue.wait_timeout,
         "overflow": _overflow_to_json(queue.overflow),
+        "priority": queue.priority,
+        "wrap_up": queue.wrap_up,
     }
 
 
@@ -155,6 +158,9 @@ def _problem(error: ScenarioError) -> str:
 
 
 def _plain(value: object) -> JsonValue:
+    to_json = getattr(value, "to_json", None)  # a requirement, a transcript entry
+    if callable(to_json):
+        return _plain(to_json())
     if isinstance(value, str):  # a StrEnum member becomes its value
         return str(value)
     if value is None or isinstance(value, bool | int | float):
@@ -279,7 +285,10 @@ def encode_effects(
     """The delivered lines of one step; `states` maps a conversation to its state after it."""
     if states is None:
         return dumps([effect_to_json(effect) for effect in effects])
-    return dumps([effect_to_json(e, states.get(e.conversation)) for e in effects])
+    return dumps([
+        effect_to_json(e, None if e.conversation is None else states.get(e.conversation))
+        for e in effects
+    ])  # fmt: skip
 
 
 __all__ = [

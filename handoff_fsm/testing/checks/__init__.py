@@ -33,9 +33,10 @@ Definitions that need care (the lines of docs/verification.md say the same):
 - *A message reaches the holder once*: a customer message accepted while a participant holds the
   conversation is relayed once to the holder and once to each monitor (an escalation-phrase
   message is relayed to the bot before the bot is removed); in `waiting` it is copied to the
-  monitors and answered `queued` with the position in line, unless it holds a cancel phrase: then
-  the wait ends instead (abandoned, or the bot returns with it in its context). Bot and agent
-  messages reach the customer and every monitor once. No other step relays anything.
+  monitors and answered `queued` with the position in line, unless it is a cancel phrase (the
+  whole message): then the wait ends instead (abandoned, or the bot returns with it in its
+  context). Bot and agent messages reach the customer and every monitor once. No other step
+  relays anything.
 - *A refused step changes nothing*: a refusal may carry the timeouts that fired on the way to the
   step's date (time did pass), so the world after it must be exactly the world that merely letting
   time pass to that date gives (a copy of the switchboard is ticked to find out), and the refusal
@@ -78,6 +79,12 @@ from handoff_fsm.testing.checks.routing import (
     OneOffer,
     WorkConserving,
 )
+from handoff_fsm.testing.checks.rules import (
+    MissedOffers,
+    PriorityOrder,
+    RequirementsMet,
+    WrapUpAnnounced,
+)
 from handoff_fsm.testing.checks.steps import (
     DuplicateChangesNothing,
     RefusalChangesNothing,
@@ -112,6 +119,10 @@ CHECKS: tuple[type[Check], ...] = (
     RemovedHoldNothing,
     OffersToMembers,
     ForgottenLeaveNoTrace,
+    PriorityOrder,
+    RequirementsMet,
+    MissedOffers,
+    WrapUpAnnounced,
 )
 #: name -> what it guarantees (the first line of its check's docstring).
 INVARIANTS: dict[str, str] = {check.name: check.guarantee() for check in CHECKS}
@@ -133,12 +144,15 @@ __all__ = [
     "InvariantViolation",
     "JoinOrder",
     "LeaveSilence",
+    "MissedOffers",
     "NoMessageLost",
     "OffersToMembers",
     "OneHolder",
     "OneOffer",
+    "PriorityOrder",
     "RefusalChangesNothing",
     "RemovedHoldNothing",
+    "RequirementsMet",
     "RosterCheck",
     "StepRecord",
     "TimeMonotonic",
@@ -146,5 +160,6 @@ __all__ = [
     "Violation",
     "WorkConserving",
     "World",
+    "WrapUpAnnounced",
     "addressed",
 ]

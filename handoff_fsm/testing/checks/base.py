@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import attrs
 
-from handoff_fsm.config import Config, Kind, ParticipantSpec, QueueSpec
+from handoff_fsm.config import Config, Kind, ParticipantSpec, QueueSpec, whole_message
 from handoff_fsm.effects import (
     CUSTOMER,
     Effect,
@@ -115,7 +115,7 @@ class World:
         self.queues: dict[str, QueueSpec] = {}
         self.units: dict[str, int] = {}
         self.refresh(config)
-        self.cancel_phrases = tuple(p.casefold() for p in config.settings.cancel_phrases)
+        self.cancel_phrases = frozenset(whole_message(p) for p in config.settings.cancel_phrases)
 
     def refresh(self, world: Config) -> None:
         """Learn a whole world. What was removed stays known (its kind, its last capacity), so
@@ -194,7 +194,9 @@ class World:
             return False
         if pid in conv.held_before and pid != conv.named:
             return False
-        return pid not in conv.declined
+        if pid in conv.declined:
+            return False
+        return all(r.met_by(spec.skills) for r in conv.requires)
 
     def has_room(self, pid: str, queue: str, world: Fingerprint) -> bool:
         seat = world.participants.get(pid)

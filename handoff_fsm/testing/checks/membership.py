@@ -23,8 +23,10 @@ from handoff_fsm.events import (
     AgentMessage,
     BotMessage,
     CustomerMessage,
+    Escalate,
     SetVariable,
     Start,
+    Transfer,
 )
 from handoff_fsm.lifecycle import Outcome, State
 from handoff_fsm.testing.checks.base import (
@@ -63,7 +65,7 @@ class JoinOrder(Check):
     def observe(self, step: StepRecord) -> Iterator[Violation]:
         for effect in step.effects:
             pid = addressed(effect)
-            if pid is None:
+            if pid is None or effect.conversation is None:
                 continue
             key = (effect.conversation, pid)
             status = self._status.get(key)
@@ -117,8 +119,8 @@ class LeaveSilence(RosterCheck):
         roster = self._roster
         for effect in step.effects:
             pid = addressed(effect)
-            if pid is not None:
-                cid = effect.conversation
+            cid = effect.conversation
+            if pid is not None and cid is not None:
                 if isinstance(effect, ParticipantRemoved) and roster.role(cid, pid) is None:
                     again = "again" if roster.has_left(cid, pid) else "though it never joined"
                     yield self.violation(step, cid, f"{pid} removed {again}")
@@ -150,8 +152,8 @@ class ContextComplete(Check):
         event, cid = step.event, step.conversation
         if cid is None:
             return None
-        if isinstance(event, Start):
-            return Context(variables=dict(event.variables), transcript=())
+        if isinstance(event, Start):  # a transcript seed opens the transcript
+            return Context(variables=dict(event.variables), transcript=tuple(event.transcript))
         ref = self._ref.get(cid)
         if ref is None:
             return None
@@ -161,6 +163,9 @@ class ContextComplete(Check):
             entry = Entry(sender=event.participant, text=event.text)
         elif isinstance(event, SetVariable):
             variables = {**ref.variables, event.name: event.value}
+            return Context(variables=variables, transcript=ref.transcript)
+        elif isinstance(event, Escalate | Transfer):  # a hand-over's variables are merged
+            variables = {**ref.variables, **event.variables}
             return Context(variables=variables, transcript=ref.transcript)
         else:
             return ref
@@ -282,6 +287,8 @@ class EndedIsSilent(Check):
                 yield self.violation(step, cid, f"{step.event.STEP} accepted after it ended")
         for i, effect in enumerate(step.effects):
             about = effect.conversation
+            if about is None:
+                continue
             if about in self._ended:
                 yield self.violation(step, about, f"{effect.KIND} to {effect.to} after it ended")
             if isinstance(effect, Ended) and not (restarted and about == cid and i < step.fired):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from handoff_fsm.config import whole_message
 from handoff_fsm.effects import (
     CUSTOMER,
     ContextSet,
@@ -100,7 +101,7 @@ class NoMessageLost(RosterCheck):
     ) -> Iterator[Violation]:
         cid = step.conversation
         answers = [e for e in action if isinstance(e, Queued) and e.conversation == cid]
-        if any(phrase in text.casefold() for phrase in self.world.cancel_phrases):
+        if whole_message(text) in self.world.cancel_phrases:
             ended = any(
                 isinstance(e, Ended) and e.conversation == cid and e.outcome is Outcome.ABANDONED
                 for e in action

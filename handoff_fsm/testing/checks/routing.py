@@ -12,12 +12,14 @@ from handoff_fsm.effects import (
     OfferWithdrawn,
     ParticipantAdded,
     Role,
+    WrapUp,
 )
 from handoff_fsm.events import (
     Presence,
     PresenceStatus,
     RemoveParticipant,
     SetCapacity,
+    WrapUpDone,
 )
 from handoff_fsm.lifecycle import BOT_HOLDING_STATES, HOLDING_STATES, State
 from handoff_fsm.testing.checks.base import (
@@ -115,6 +117,8 @@ class OneOffer(RosterCheck):
     def observe(self, step: StepRecord) -> Iterator[Violation]:
         roster = self._roster
         for effect in step.effects:
+            if effect.conversation is None:
+                continue
             cid, out = effect.conversation, roster.offer(effect.conversation)
             if isinstance(effect, Offer):
                 if self.world.kind(effect.to) is not Kind.HUMAN:
@@ -192,7 +196,10 @@ class Fifo(Check):
                         yield self.violation(
                             step, cid, f"back in {name} without its original place in line"
                         )
-                elif any(other in kept for other in queue.line[at + 1 :]):
+                elif any(
+                    other in kept and _priority(step, other) >= _priority(step, cid)
+                    for other in queue.line[at + 1 :]
+                ):
                     yield self.violation(
                         step, cid, f"joined {name} ahead of conversations already waiting"
                     )
@@ -202,6 +209,8 @@ class Fifo(Check):
         lines = {cid: name for name, q in step.before.queues.items() for cid in q.line}
         for effect in step.effects:
             cid = effect.conversation
+            if cid is None:
+                continue
             queue = lines.get(cid)
             if isinstance(effect, Offer) and queue == effect.queue:
                 yield cid, effect.to, effect.queue
@@ -239,6 +248,11 @@ class Fifo(Check):
                     yield self.violation(step, earlier, detail)
 
 
+def _priority(step: StepRecord, cid: str) -> int:
+    conv = step.after.conversations.get(cid)
+    return 0 if conv is None else conv.priority or 0
+
+
 class WorkConserving(Check):
     """No conversation waits without an offer out while a participant that the routing rules make
     eligible for it has room for it.
@@ -272,10 +286,46 @@ class BooksMatch(RosterCheck):
 
     name = "books_match"
 
+    def __init__(self, world: World, start: Fingerprint) -> None:
+        super().__init__(world, start)
+        # participant -> conversation -> (units, until): wrap-ups told by `wrap_up` effects, which
+        # end at `until`, at the human's `wrap_up_done`, or when it goes offline.
+        self._wrapping: dict[str, dict[str, tuple[int, float]]] = {}
+
+    def _wrap_ups(self, step: StepRecord) -> dict[str, int]:
+        """Units each human keeps in wrap-up after the step, from the stream and the steps."""
+        event = step.event
+        ends = isinstance(event, WrapUpDone) or (
+            isinstance(event, Presence) and event.status is PresenceStatus.OFFLINE
+        )
+        if ends and step.accepted:
+            assert isinstance(event, WrapUpDone | Presence)
+            self._wrapping.pop(event.participant, None)
+        for effect in step.effects:
+            if isinstance(effect, WrapUp):
+                was = step.before.conversations.get(effect.conversation)
+                queue = None if was is None else was.held_in
+                units = self.world.units.get(queue or "", 1)
+                self._wrapping.setdefault(effect.to, {})[effect.conversation] = (
+                    units,
+                    effect.until,
+                )
+        kept: dict[str, int] = {}
+        for pid, wraps in list(self._wrapping.items()):
+            for cid, (used, until) in list(wraps.items()):
+                if until <= step.after.now:
+                    del wraps[cid]
+                else:
+                    kept[pid] = kept.get(pid, 0) + used
+            if not wraps:
+                del self._wrapping[pid]
+        return kept
+
     def observe(self, step: StepRecord) -> Iterator[Violation]:
         roster = self._roster
         for effect in step.effects:
             roster.apply(effect)
+        wrapped = self._wrap_ups(step)
         for cid, conv in step.after.conversations.items():
             offer = roster.offer(cid)
             stream = (roster.holder(cid), roster.monitors(cid), offer.to if offer else None)
@@ -287,6 +337,8 @@ class BooksMatch(RosterCheck):
                 )
                 yield self.violation(step, cid, detail)
         loads = roster.loads(self.world.hold_units(step.after), self.world.units)
+        for pid, units in wrapped.items():
+            loads[pid] = loads.get(pid, 0) + units
         for pid, seat in step.after.participants.items():
             if seat.load != loads.get(pid, 0):
                 yield self.violation(

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 from handoff_fsm.effects import Ended
 from handoff_fsm.events import AddParticipant, RemoveParticipant
+from handoff_fsm.switchboard.timers import WRAP_UP
 from handoff_fsm.testing.checks.base import Check, StepRecord, Violation, World, addressed
 from handoff_fsm.testing.fingerprint import Fingerprint
 from handoff_fsm.vocabulary import State
@@ -73,7 +74,8 @@ class OffersToMembers(Check):
 
 class ForgottenLeaveNoTrace(Check):
     """Only an ended conversation is forgotten (ended before the step, or by it), and a
-    conversation the switchboard does not know appears in no line, hold, offer or pending timer.
+    conversation the switchboard does not know appears in no line, hold, offer or pending timer
+    (but a wrap-up's: it is its human's, whose units stay in use after the conversation).
     """
 
     name = "forgotten_leave_no_trace"
@@ -91,7 +93,7 @@ class ForgottenLeaveNoTrace(Check):
         for pid, seat in after.participants.items():
             traces += [(cid, f"the holds of {pid}") for cid in seat.holds]
             traces += [(cid, f"the offers of {pid}") for cid in seat.offers]
-        traces += [(timer[2], f"a {timer[1]} timer") for timer in after.timers]
+        traces += [(t[2], f"a {t[1]} timer") for t in after.timers if t[1] != WRAP_UP]
         for cid, where in traces:
             if cid not in known:
                 yield self.violation(step, cid, f"unknown, yet in {where}")
