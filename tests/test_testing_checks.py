@@ -48,6 +48,8 @@ from handoff_fsm.events import (
     PresenceStatus,
     Start,
     Tick,
+    Transfer,
+    Wanted,
 )
 from handoff_fsm.lifecycle import Outcome
 from handoff_fsm.switchboard import Switchboard
@@ -263,6 +265,20 @@ def books_match() -> tuple[list[Violation], str | None]:
     return crafted(audit, Tick(now=1), after=after), "c1"
 
 
+def one_timer_each() -> tuple[list[Violation], str | None]:
+    audit = started(auditor(all_away=True))  # c1 waits in sales, nobody available
+    back = Presence(participant="rep-1", status=PresenceStatus.AVAILABLE)
+    offer = Offer(conversation="c1", to="rep-1", queue="sales")  # due at 30, but no timer
+    return crafted(audit, back, offer), "c1"
+
+
+def request_kept() -> tuple[list[Violation], str | None]:
+    audit = started(auditor())  # bot-a holds c1
+    to_a_human = Transfer(conversation="c1", participant="bot-a", queue="sales", kind=Wanted.HUMAN)
+    given = ParticipantAdded(conversation="c1", to="bot-a", role=Role.HOLDER)
+    return crafted(audit, to_a_human, given), "c1"
+
+
 CRAFTED: dict[str, Callable[[], tuple[list[Violation], str | None]]] = {
     f.__name__: f
     for f in (
@@ -270,6 +286,7 @@ CRAFTED: dict[str, Callable[[], tuple[list[Violation], str | None]]] = {
         work_conserving, no_message_lost, acting_member, ended_is_silent, close_order,
         refusal_changes_nothing,
         duplicate_changes_nothing, timeouts_first, time_monotonic, books_match,
+        one_timer_each, request_kept,
     )
 }  # fmt: skip
 

@@ -70,6 +70,7 @@ from handoff_fsm.testing.checks.membership import (
     LeaveSilence,
 )
 from handoff_fsm.testing.checks.messages import NoMessageLost
+from handoff_fsm.testing.checks.requests import RequestKept
 from handoff_fsm.testing.checks.routing import (
     BooksMatch,
     Capacity,
@@ -84,6 +85,7 @@ from handoff_fsm.testing.checks.steps import (
     TimeMonotonic,
     TimeoutsFirst,
 )
+from handoff_fsm.testing.checks.timers import OneTimerEach
 
 #: Every invariant, in the order violations are reported.
 CHECKS: tuple[type[Check], ...] = (
@@ -104,6 +106,8 @@ CHECKS: tuple[type[Check], ...] = (
     EndedIsSilent,
     CloseOrder,
     BooksMatch,
+    OneTimerEach,
+    RequestKept,
 )
 #: name -> what it guarantees (the first line of its check's docstring).
 INVARIANTS: dict[str, str] = {check.name: check.guarantee() for check in CHECKS}
@@ -127,7 +131,9 @@ __all__ = [
     "NoMessageLost",
     "OneHolder",
     "OneOffer",
+    "OneTimerEach",
     "RefusalChangesNothing",
+    "RequestKept",
     "RosterCheck",
     "StepRecord",
     "TimeMonotonic",
