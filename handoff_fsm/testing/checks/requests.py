@@ -97,14 +97,17 @@ class RequestKept(Check):
         if named is None:
             return
         event = step.event
-        offline = isinstance(event, Presence) and event.status is PresenceStatus.OFFLINE
+        gone = (
+            event.participant
+            if isinstance(event, Presence) and event.status is PresenceStatus.OFFLINE
+            else None
+        )
+        offline = gone is not None
         if (
             isinstance(effect, OfferWithdrawn)
             and effect.to == named
             and (effect.reason is not WithdrawReason.CANCELLED or offline)
-        ) or (
-            isinstance(effect, ParticipantRemoved) and offline and effect.to == event.participant
-        ):
+        ) or (isinstance(effect, ParticipantRemoved) and offline and effect.to == gone):
             self._asked[cid] = (wanted, None)
 
     def _steps_out(self, step: StepRecord, cid: str, bot: str | None) -> bool:

@@ -22,6 +22,7 @@ from handoff_fsm.effects import (
     ParticipantAdded,
     ParticipantRemoved,
     Role,
+    WithdrawReason,
 )
 from handoff_fsm.events import Start, Transfer
 from handoff_fsm.lifecycle import State
@@ -78,7 +79,7 @@ class OneTimerEach(Check):
             elif isinstance(effect, OfferWithdrawn):
                 made = self._offers.pop(cid, None)
                 due = None if made is None else made[1]
-                if effect.reason.value == "timeout" and due is not None and due > date:
+                if effect.reason is WithdrawReason.TIMEOUT and due is not None and due > date:
                     yield self.violation(
                         step, cid, f"offer to {effect.to} timed out before its deadline {due:g}"
                     )
