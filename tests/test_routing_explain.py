@@ -4,7 +4,10 @@ pick) agreeing with what `serve` picks. Through the public `Router` API only."""
 
 from __future__ import annotations
 
+import pytest
+
 from handoff_fsm.config import Kind, ParticipantSpec, QueueSpec
+from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.events import PresenceStatus, Wanted
 from handoff_fsm.routing import Offered, Router
 from handoff_fsm.vocabulary import Strategy
@@ -70,3 +73,24 @@ def test_round_robin_explains_the_member_after_the_last_pick_and_serve_agrees() 
     r.enqueue("c2", "q", 1, wanted=Wanted.ANY)  # b1 comes first in the queue, but h1 was last
     assert r.explain("c2").chosen == "h2"
     assert [d.participant for d in r.serve(1)] == ["h2"]
+
+
+def test_equal_ranks_go_to_the_first_member_in_explain_and_in_serve() -> None:
+    people = [ParticipantSpec(id=p, kind=Kind.HUMAN, capacity=2) for p in ("h1", "h2")]
+    r = Router(people, [QueueSpec(name="q", members=("h1", "h2"))])
+    r.enqueue("c1", "q", 0)
+    assert r.explain("c1").chosen == "h1"
+    assert [d.participant for d in r.serve(0)] == ["h1"]
+
+
+def test_a_fractional_offer_timeout_is_a_valid_timeout() -> None:
+    people = [ParticipantSpec(id="h1", kind=Kind.HUMAN, capacity=1)]
+    r = Router(people, [QueueSpec(name="q", members=("h1",), offer_timeout=0.5)])
+    r.enqueue("c1", "q", 0)
+    assert r.serve(0) == [Offered(conversation="c1", participant="h1", queue="q", expires_at=0.5)]
+
+
+def test_an_unknown_kind_is_refused_as_an_invalid_step() -> None:
+    with pytest.raises(StepRefused, match="unknown kind 'robot'") as refused:
+        router().check_request("q", wanted="robot")  # type: ignore[arg-type]
+    assert refused.value.code is ErrorCode.INVALID_STEP

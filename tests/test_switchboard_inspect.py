@@ -1,10 +1,21 @@
 """What the switchboard's inspection module reads: the fallbacks of the current bot hold (none
-for a conversation never held) and the live timers, each kind at its deadline."""
+for a conversation never held), the live timers at their deadlines, the router's work counter;
+and the field a malformed step is refused for."""
 
 from __future__ import annotations
 
+import pytest
+
 from handoff_fsm.config import Config, Kind, ParticipantSpec, QueueSpec, Settings
-from handoff_fsm.events import Fallback, Presence, PresenceStatus, Start
+from handoff_fsm.errors import InvalidStep
+from handoff_fsm.events import (
+    Fallback,
+    Presence,
+    PresenceStatus,
+    Start,
+    Wanted,
+)
+from handoff_fsm.routing import inspect as routing_inspect
 from handoff_fsm.switchboard import Switchboard
 from handoff_fsm.switchboard import inspect as switchboard_inspect
 
@@ -37,3 +48,18 @@ def test_pending_timers_show_the_offer_and_the_wait_at_their_deadlines() -> None
         (35, "offer", "c1", "rep-1"),
         (105, "wait", "c1", ""),
     )
+
+
+def test_a_step_id_that_is_not_text_is_named_as_the_field_at_fault() -> None:
+    with pytest.raises(InvalidStep, match="step_id must be text") as caught:
+        board().handle(Start(conversation="c1", queue="sales"), now=0, step_id=5)  # type: ignore[arg-type]
+    assert caught.value.field == "step_id"
+
+
+def test_a_named_wait_costs_one_named_check_not_a_scan() -> None:
+    b = board()
+    router = switchboard_inspect.router_of(b)
+    router.enqueue("c1", "sales", 0, wanted=Wanted.HUMAN, named="rep-1")
+    before = routing_inspect.selection_steps(router)
+    assert router.best_candidate("c1") == "rep-1"
+    assert routing_inspect.selection_steps(router) == before + 1
