@@ -70,6 +70,7 @@ from handoff_fsm.testing.checks.membership import (
     LeaveSilence,
 )
 from handoff_fsm.testing.checks.messages import NoMessageLost
+from handoff_fsm.testing.checks.requests import RequestKept
 from handoff_fsm.testing.checks.routing import (
     BooksMatch,
     Capacity,
@@ -84,6 +85,7 @@ from handoff_fsm.testing.checks.steps import (
     TimeMonotonic,
     TimeoutsFirst,
 )
+from handoff_fsm.testing.checks.timers import OneTimerEach
 from handoff_fsm.testing.checks.world import (
     ForgottenLeaveNoTrace,
     OffersToMembers,
@@ -112,6 +114,8 @@ CHECKS: tuple[type[Check], ...] = (
     RemovedHoldNothing,
     OffersToMembers,
     ForgottenLeaveNoTrace,
+    OneTimerEach,
+    RequestKept,
 )
 #: name -> what it guarantees (the first line of its check's docstring).
 INVARIANTS: dict[str, str] = {check.name: check.guarantee() for check in CHECKS}
@@ -137,8 +141,10 @@ __all__ = [
     "OffersToMembers",
     "OneHolder",
     "OneOffer",
+    "OneTimerEach",
     "RefusalChangesNothing",
     "RemovedHoldNothing",
+    "RequestKept",
     "RosterCheck",
     "StepRecord",
     "TimeMonotonic",
