@@ -39,6 +39,7 @@ from handoff_fsm.effects import (
     Ended,
     Greeting,
     Message,
+    Offer,
     ParticipantAdded,
     Role,
     Survey,
@@ -65,6 +66,7 @@ from handoff_fsm.lifecycle import NO_FACTS, Facts, Guard, State, Trigger
 from handoff_fsm.routing import Decision, Offered, Router, Withdrawn
 from handoff_fsm.switchboard import Switchboard
 from handoff_fsm.switchboard.record import ConversationRecord
+from handoff_fsm.switchboard.timers import OFFER
 from handoff_fsm.testing import INVARIANTS, Auditor, InvariantViolation
 
 
@@ -322,15 +324,25 @@ class ForgetsIdsEarly(Switchboard):
             return
         self._seen_ids[step_id] = processed + window / 2
         self._id_expiry.append((processed + window / 2, step_id))
+
+
 class KeepsTheFirstOfferTimer(Switchboard):
     """(w) An offer re-made to the same human within one wait keeps the first offer's timer (the
     offer token is not bumped), so the new offer is withdrawn at the old deadline."""
 
     def _apply(self, decision: Decision) -> None:
+        if not isinstance(decision, Offered):
+            super()._apply(decision)
+            return
         record = self._conversations[decision.conversation]
-        if isinstance(decision, Offered) and record.state is not State.NEW:
-            record.offer_token -= 1  # undoes the bump _apply makes
-        super()._apply(decision)
+        if record.state is State.NEW:
+            self._fire(record, Trigger.ENQUEUE)
+        # the defect: no `record.offer_token = self._token()`, the timer reuses the old token
+        self._emit(Offer(conversation=record.id, to=decision.participant, queue=decision.queue))
+        if decision.expires_at is not None:
+            self._schedule(
+                decision.expires_at, OFFER, record.id, decision.participant, record.offer_token
+            )
 
 
 class OverflowLosesTheKind(Switchboard):

@@ -289,6 +289,8 @@ def forgotten_leave_no_trace() -> tuple[list[Violation], str | None]:
     conversations = {cid: c for cid, c in now.conversations.items() if cid != "c1"}
     after = attrs.evolve(now, conversations=conversations)
     return crafted(audit, Tick(now=1), after=after), "c1"
+
+
 def one_timer_each() -> tuple[list[Violation], str | None]:
     audit = started(auditor(all_away=True))  # c1 waits in sales, nobody available
     back = Presence(participant="rep-1", status=PresenceStatus.AVAILABLE)

@@ -6,9 +6,10 @@ asks for anyone; a bot stepping out into a wait (`escalate`, an escalation phras
 limit) asks for a human; `transfer` asks for its `kind` and, if it names one, its `to`. A holder
 that drops back into its line keeps the request; a wait that runs out into an overflow queue (the
 configuration's overflow rule) keeps the kind and drops the name (the named participant need not
-be in the overflow queue). Every offer, and every bot given the conversation by a routing pick,
-must fit that request; a bot taking back the conversation it handed to the wait, and a monitor
-taking over, are not picks.
+be in the overflow queue); a participant named that goes offline, is removed, or leaves the
+queue of the wait is named no more (SPEC §3, §5). Every offer, and every bot given the
+conversation by a routing pick, must fit that request; a bot taking back the conversation it
+handed to the wait, and a monitor taking over, are not picks.
 """
 
 from __future__ import annotations
@@ -25,7 +26,17 @@ from handoff_fsm.effects import (
     Role,
     WithdrawReason,
 )
-from handoff_fsm.events import Presence, PresenceStatus, Start, TakeOver, Transfer, Wanted
+from handoff_fsm.events import (
+    Event,
+    LeaveQueue,
+    Presence,
+    PresenceStatus,
+    RemoveParticipant,
+    Start,
+    TakeOver,
+    Transfer,
+    Wanted,
+)
 from handoff_fsm.lifecycle import BOT_HOLDING_STATES, State
 from handoff_fsm.testing.checks.base import Check, StepRecord, Violation, World
 from handoff_fsm.testing.fingerprint import Fingerprint
@@ -65,6 +76,8 @@ class RequestKept(Check):
                 and self._steps_out(step, cid, was.holder)
             ):
                 self._asked[cid] = (Wanted.HUMAN, None)
+        if step.accepted:
+            self._unname_the_gone(step)
         for deadline, kind, ran_out, _ in step.before.timers:
             if kind == "wait" and step.date is not None and deadline <= step.date:
                 wanted, _named = self._asked.get(ran_out, (Wanted.ANY, None))
@@ -88,20 +101,30 @@ class RequestKept(Check):
             del self._asked[gone]
             self._left_by.pop(gone, None)
 
+    def _unname_the_gone(self, step: StepRecord) -> None:
+        """A participant that goes offline or is removed can be named by no wait any more, nor
+        one that leaves the queue the wait is in: those waits ask anyone of their kind."""
+        event = step.event
+        queue: str | None = None
+        gone = _gone_offline(event)
+        if isinstance(event, LeaveQueue):
+            gone, queue = event.participant, event.queue
+        if gone is None:
+            return
+        for cid, (wanted, named) in list(self._asked.items()):
+            conv = step.at_action.conversations.get(cid)
+            if named == gone and (queue is None or (conv is not None and conv.queue == queue)):
+                self._asked[cid] = (wanted, None)
+
     def _forget_the_name(self, step: StepRecord, effect: Effect) -> None:
         """A request names its participant until that one declines or lets the offer time out,
         goes offline with the offer out, or the conversation drops back from a holder gone
-        offline (SPEC §3): then anyone of the kind asked will do."""
+        offline or removed (SPEC §3): then anyone of the kind asked will do."""
         cid = effect.conversation
         wanted, named = self._asked.get(cid, (Wanted.ANY, None))
         if named is None:
             return
-        event = step.event
-        gone = (
-            event.participant
-            if isinstance(event, Presence) and event.status is PresenceStatus.OFFLINE
-            else None
-        )
+        gone = _gone_offline(step.event)
         offline = gone is not None
         if (
             isinstance(effect, OfferWithdrawn)
@@ -119,7 +142,7 @@ class RequestKept(Check):
         )
         return (
             removed
-            and not isinstance(step.event, Presence)
+            and not isinstance(step.event, Presence | RemoveParticipant)
             and conv is not None
             and conv.state is State.WAITING
         )
@@ -131,6 +154,13 @@ class RequestKept(Check):
             yield self.violation(step, cid, f"{how} {pid}, a {kind}, but it asked for a {wanted}")
         if named is not None and pid != named:
             yield self.violation(step, cid, f"{how} {pid}, but it asked for {named}")
+
+
+def _gone_offline(event: Event) -> str | None:
+    """The participant a step sets offline (removing one sets it offline first), if any."""
+    if isinstance(event, Presence) and event.status is PresenceStatus.OFFLINE:
+        return event.participant
+    return event.participant if isinstance(event, RemoveParticipant) else None
 
 
 __all__ = ["RequestKept"]

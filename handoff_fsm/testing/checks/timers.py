@@ -9,6 +9,12 @@ step's own action is due at the step's date plus its queue's offer timeout; one 
 timeouts that time passing fired is due somewhere in the window those timeouts span, and the model
 adopts the timer it finds there. A wait begins when a conversation starts waiting (at the step's
 date) or when its wait ran out into an overflow queue (at the old deadline).
+
+Live changes and retention: `update_queue` applies to what comes after, so what time passing
+did before the step's action (offers and overflows of the timeouts that fired) follows the queues
+as they were before the step, and the action follows the queues as the step left them. Offers
+withdrawn by a live change (`set_capacity`, `leave_queue`, `remove_participant`) come as
+`offer_withdrawn` effects like any other; a conversation forgotten (retention) leaves the model.
 """
 
 from __future__ import annotations
@@ -51,6 +57,9 @@ class OneTimerEach(Check):
         for cid, conv in start.conversations.items():
             if conv.queue is not None:
                 self._queue_of[cid] = conv.queue
+        # The queues as they were before the step: time passing (offers and overflows made by
+        # the timeouts that fired first) runs under them, the step's own action under the new.
+        self._queues_before = dict(world.queues)
 
     def observe(self, step: StepRecord) -> Iterator[Violation]:
         if step.duplicate:
@@ -60,7 +69,11 @@ class OneTimerEach(Check):
             self._queue_of[event.conversation] = event.queue
         yield from self._follow_offers(step)
         yield from self._follow_waits(step)
+        for gone in (set(self._offers) | set(self._waits)) - set(step.after.conversations):
+            self._offers.pop(gone, None)  # forgotten (retention): nothing of it is left
+            self._waits.pop(gone, None)
         yield from self._compare(step)
+        self._queues_before = dict(self.world.queues)
 
     def _follow_offers(self, step: StepRecord) -> Iterator[Violation]:
         date = step.after.now
@@ -68,7 +81,8 @@ class OneTimerEach(Check):
             cid = effect.conversation
             if isinstance(effect, Offer):
                 self._queue_of[cid] = effect.queue
-                timeout = self.world.queues[effect.queue].offer_timeout
+                queues = self.world.queues if at >= step.fired else self._queues_before
+                timeout = queues[effect.queue].offer_timeout
                 if timeout is None:
                     self._offers[cid] = (effect.to, None, None)
                 elif at >= step.fired:
@@ -107,13 +121,13 @@ class OneTimerEach(Check):
                 continue
             queue, due = self._waits[cid]
             while due is not None and due <= date:  # ran out: into the overflow queue, at `due`
-                overflow = self.world.queues[queue].overflow
+                overflow = self._queues_before[queue].overflow
                 if not isinstance(overflow, OverflowTransfer):
                     yield self.violation(
                         step, cid, f"still waits after its wait ran out at {due:g}"
                     )
                     break
-                queue, due = overflow.queue, self._due(overflow.queue, due)
+                queue, due = overflow.queue, self._due(overflow.queue, due, before=True)
                 self._queue_of[cid] = queue
             self._waits[cid] = (queue, due)
 
@@ -134,8 +148,9 @@ class OneTimerEach(Check):
                 moved.add(cid)
         return moved
 
-    def _due(self, queue: str, began: float) -> float | None:
-        timeout = self.world.queues[queue].wait_timeout
+    def _due(self, queue: str, began: float, *, before: bool = False) -> float | None:
+        queues = self._queues_before if before else self.world.queues
+        timeout = queues[queue].wait_timeout
         return None if timeout is None else began + timeout
 
     def _compare(self, step: StepRecord) -> Iterator[Violation]:
