@@ -105,6 +105,8 @@ class OneTimerEach(Check):
         for cid, conv in step.after.conversations.items():
             if conv.state is not State.WAITING:
                 self._waits.pop(cid, None)
+                if conv.held_in is not None:  # a drop-back waits in the queue it was held from
+                    self._queue_of[cid] = conv.held_in
                 continue
             was = step.before.conversations.get(cid)
             if (
