@@ -150,3 +150,9 @@ def test_random_trigger_sequences_follow_the_model_file(
         assert expected == (str(after.state), after.outcome)
         assert after.human_held == (snap.human_held or after.state is State.AGENT_ENGAGED)
         snap = after
+
+
+def test_compiling_the_bundled_model_gives_the_table_step_runs_on() -> None:
+    """The table is compiled at import; compiling again must give it rule for rule (state,
+    trigger, guards, destination, outcome and the snapshots each rule leads to)."""
+    assert lifecycle.compile_table(load_bundled("lifecycle")) == lifecycle._TABLE

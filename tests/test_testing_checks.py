@@ -51,6 +51,8 @@ from handoff_fsm.events import (
     RemoveParticipant,
     Start,
     Tick,
+    Transfer,
+    Wanted,
 )
 from handoff_fsm.lifecycle import Outcome
 from handoff_fsm.switchboard import Switchboard
@@ -317,6 +319,20 @@ def wrap_up_announced() -> tuple[list[Violation], str | None]:
     return crafted(audit, Tick(now=1), WrapUp(conversation="c1", to="rep-1", until=5)), "c1"
 
 
+def one_timer_each() -> tuple[list[Violation], str | None]:
+    audit = started(auditor(all_away=True))  # c1 waits in sales, nobody available
+    back = Presence(participant="rep-1", status=PresenceStatus.AVAILABLE)
+    offer = Offer(conversation="c1", to="rep-1", queue="sales")  # due at 30, but no timer
+    return crafted(audit, back, offer), "c1"
+
+
+def request_kept() -> tuple[list[Violation], str | None]:
+    audit = started(auditor())  # bot-a holds c1
+    to_a_human = Transfer(conversation="c1", participant="bot-a", queue="sales", kind=Wanted.HUMAN)
+    given = ParticipantAdded(conversation="c1", to="bot-a", role=Role.HOLDER)
+    return crafted(audit, to_a_human, given), "c1"
+
+
 CRAFTED: dict[str, Callable[[], tuple[list[Violation], str | None]]] = {
     f.__name__: f
     for f in (
@@ -325,7 +341,7 @@ CRAFTED: dict[str, Callable[[], tuple[list[Violation], str | None]]] = {
         refusal_changes_nothing,
         duplicate_changes_nothing, timeouts_first, time_monotonic, books_match,
         removed_hold_nothing, offers_to_members, forgotten_leave_no_trace, priority_order,
-        requirements_met, missed_offers, wrap_up_announced,
+        requirements_met, missed_offers, wrap_up_announced, one_timer_each, request_kept,
     )
 }  # fmt: skip
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import itertools
 
-from handoff_fsm.routing.records import QueueRecord, has_ticket, leaf_key
+from handoff_fsm.routing.records import PRIORITY_STEP, QueueRecord, has_ticket, leaf_key
 from handoff_fsm.routing.router import Router
 from handoff_fsm.routing.segment_tree import MinSegmentTree, lesser
 from handoff_fsm.routing.waits import WaitStatus
-from handoff_fsm.vocabulary import Kind
+from handoff_fsm.vocabulary import Kind, PresenceStatus
 
 
 def selection_steps(router: Router) -> int:
@@ -103,6 +103,10 @@ def _audit_agents(router: Router) -> list[str]:
                      if router._conversations[c].holder != pid]  # fmt: skip
         problems += [f"{pid} has an offer of {c} it does not have" for c in sorted(a.offers)
                      if router._conversations[c].offer != pid]  # fmt: skip
+        if a.offers and a.presence is not PresenceStatus.AVAILABLE:
+            problems.append(f"{pid}: {a.presence} with offers out")
+        if a.holds and a.presence is PresenceStatus.OFFLINE:
+            problems.append(f"{pid}: offline but holds {', '.join(sorted(a.holds))}")
     return problems
 
 
@@ -117,6 +121,8 @@ def _audit_conversations(router: Router) -> list[str]:
             problems.append(f"{cid}: holder {r.holder} does not know it holds it")
         if r.offer is not None and cid not in router._agents[r.offer].offers:
             problems.append(f"{cid}: offered to {r.offer}, who does not know")
+        if r.offer is None and r.offer_expires is not None:
+            problems.append(f"{cid}: an offer deadline {r.offer_expires:g} but no offer")
         if r.queue is None:
             if r.offer is not None or r.status in (WaitStatus.QUEUED, WaitStatus.OFFERED):
                 problems.append(f"{cid}: {r.status} with an offer or status but in no line")
@@ -152,15 +158,22 @@ def _audit_queues(router: Router) -> list[str]:
             rec = router._conversations.get(router._by_ticket.get(t, ""))
             if rec is None or rec.queue != name or rec.ticket != t:
                 problems.append(f"{name}: ticket {t} does not belong here")
-        if sum(len(r) for r in q.ready) != sum(
-            1 for t in q.line if router._conversations[router._by_ticket[t]].offer is None
-        ):
+        offered = {t for t in q.line if _offer_of_ticket(router, t) is not None}
+        if sum(len(r) for r in q.ready) != len(q.line) - len(offered):
             problems.append(f"{name}: ready sub-lines do not match the line")
         for kind, tree in q.trees.items():
             problems += _audit_tree(router, name, q, kind, tree)
     if in_lines != len(router._by_ticket):
         problems.append("ticket index does not match the lines")
+    # a ticket is its arrival number less its priority in PRIORITY_STEPs (records.place_of)
+    if any(t % PRIORITY_STEP >= router._next_ticket for t in router._by_ticket):
+        problems.append(f"ticket index: a ticket not below the next one, {router._next_ticket}")
     return problems
+
+
+def _offer_of_ticket(router: Router, ticket: int) -> str | None:
+    rec = router._conversations.get(router._by_ticket.get(ticket, ""))
+    return None if rec is None else rec.offer
 
 
 def _audit_tree(

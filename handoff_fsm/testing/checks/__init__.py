@@ -71,6 +71,7 @@ from handoff_fsm.testing.checks.membership import (
     LeaveSilence,
 )
 from handoff_fsm.testing.checks.messages import NoMessageLost
+from handoff_fsm.testing.checks.requests import RequestKept
 from handoff_fsm.testing.checks.routing import (
     BooksMatch,
     Capacity,
@@ -91,6 +92,7 @@ from handoff_fsm.testing.checks.steps import (
     TimeMonotonic,
     TimeoutsFirst,
 )
+from handoff_fsm.testing.checks.timers import OneTimerEach
 from handoff_fsm.testing.checks.world import (
     ForgottenLeaveNoTrace,
     OffersToMembers,
@@ -123,6 +125,8 @@ CHECKS: tuple[type[Check], ...] = (
     RequirementsMet,
     MissedOffers,
     WrapUpAnnounced,
+    OneTimerEach,
+    RequestKept,
 )
 #: name -> what it guarantees (the first line of its check's docstring).
 INVARIANTS: dict[str, str] = {check.name: check.guarantee() for check in CHECKS}
@@ -149,9 +153,11 @@ __all__ = [
     "OffersToMembers",
     "OneHolder",
     "OneOffer",
+    "OneTimerEach",
     "PriorityOrder",
     "RefusalChangesNothing",
     "RemovedHoldNothing",
+    "RequestKept",
     "RequirementsMet",
     "RosterCheck",
     "StepRecord",

@@ -1,0 +1,96 @@
+"""`Router.explain` as an operator reads it: the exact text of `Explanation.render` for each
+kind of request and verdict, and the strategy's ranking (round robin's position after the last
+pick) agreeing with what `serve` picks. Through the public `Router` API only."""
+
+from __future__ import annotations
+
+import pytest
+
+from handoff_fsm.config import Kind, ParticipantSpec, QueueSpec
+from handoff_fsm.errors import ErrorCode, StepRefused
+from handoff_fsm.events import PresenceStatus, Wanted
+from handoff_fsm.routing import Offered, Router
+from handoff_fsm.vocabulary import Strategy
+
+
+def router(strategy: Strategy = Strategy.HIGHEST_CAPACITY) -> Router:
+    people = [
+        ParticipantSpec(id="b1", kind=Kind.BOT, capacity=2),
+        ParticipantSpec(id="h1", kind=Kind.HUMAN, capacity=1),
+        ParticipantSpec(id="h2", kind=Kind.HUMAN, capacity=3),
+    ]
+    queue = QueueSpec(name="q", members=("b1", "h1", "h2"), strategy=strategy, offer_timeout=30)
+    return Router(people, [queue])
+
+
+def test_a_wait_for_a_human_names_the_chosen_and_why_the_others_are_not() -> None:
+    r = router()
+    r.enqueue("c1", "q", 0, wanted=Wanted.HUMAN)
+    assert r.explain("c1").render() == (
+        "conversation c1 waits in queue q (strategy highest_capacity), asking for a human:\n"
+        "  b1  not a human (capacity left 2)\n"
+        "  h1  eligible, ranked lower by the strategy (capacity left 1)\n"
+        "  h2  chosen (capacity left 3)\n"
+        "best candidate now: h2"
+    )
+
+
+def test_with_the_offer_out_the_explanation_says_so() -> None:
+    r = router()
+    r.enqueue("c1", "q", 0, wanted=Wanted.HUMAN)
+    r.serve(0)
+    lines = r.explain("c1").render().splitlines()
+    assert lines[3:] == ["  h2  chosen, offer out (capacity left 2)", "offer out to h2"]
+
+
+def test_a_named_wait_and_an_open_wait_are_described_as_asked() -> None:
+    r = router()
+    r.enqueue("c1", "q", 0, wanted=Wanted.HUMAN, named="h1")
+    assert r.explain("c1").render().splitlines() == [
+        "conversation c1 waits in queue q (strategy highest_capacity), asking for h1 by name:",
+        "  b1  not h1, asked for by name (capacity left 2)",
+        "  h1  chosen (capacity left 1)",
+        "  h2  not h1, asked for by name (capacity left 3)",
+        "best candidate now: h1",
+    ]
+    r.enqueue("c2", "q", 1)
+    assert r.explain("c2").render().splitlines()[0].endswith("asking for a bot or a human:")
+
+
+def test_nobody_available_is_said_in_words() -> None:
+    r = router()
+    for pid in ("b1", "h1", "h2"):
+        r.set_presence(pid, PresenceStatus.AWAY, 0)
+    r.enqueue("c1", "q", 0)
+    assert r.explain("c1").render().splitlines()[-1] == "nobody can take it now"
+
+
+def test_round_robin_explains_the_member_after_the_last_pick_and_serve_agrees() -> None:
+    r = router(Strategy.ROUND_ROBIN)
+    r.enqueue("c1", "q", 0, wanted=Wanted.HUMAN)
+    assert r.explain("c1").chosen == "h1"
+    assert r.serve(0) == [Offered(conversation="c1", participant="h1", queue="q", expires_at=30)]
+    r.enqueue("c2", "q", 1, wanted=Wanted.ANY)  # b1 comes first in the queue, but h1 was last
+    assert r.explain("c2").chosen == "h2"
+    assert [d.participant for d in r.serve(1)] == ["h2"]
+
+
+def test_equal_ranks_go_to_the_first_member_in_explain_and_in_serve() -> None:
+    people = [ParticipantSpec(id=p, kind=Kind.HUMAN, capacity=2) for p in ("h1", "h2")]
+    r = Router(people, [QueueSpec(name="q", members=("h1", "h2"))])
+    r.enqueue("c1", "q", 0)
+    assert r.explain("c1").chosen == "h1"
+    assert [d.participant for d in r.serve(0)] == ["h1"]
+
+
+def test_a_fractional_offer_timeout_is_a_valid_timeout() -> None:
+    people = [ParticipantSpec(id="h1", kind=Kind.HUMAN, capacity=1)]
+    r = Router(people, [QueueSpec(name="q", members=("h1",), offer_timeout=0.5)])
+    r.enqueue("c1", "q", 0)
+    assert r.serve(0) == [Offered(conversation="c1", participant="h1", queue="q", expires_at=0.5)]
+
+
+def test_an_unknown_kind_is_refused_as_an_invalid_step() -> None:
+    with pytest.raises(StepRefused, match="unknown kind 'robot'") as refused:
+        router().check_request("q", wanted="robot")  # type: ignore[arg-type]
+    assert refused.value.code is ErrorCode.INVALID_STEP
