@@ -355,21 +355,23 @@ class Router(WorldBooks):
             return
         rec = None if conversation is None else self._conversations.get(conversation)
         held = rec.held_before if rec is not None else set()
-        of_kind = [
-            pid
-            for pid in q.spec.members
-            if kind_fits(wanted, self._agents[pid].spec.kind)  # linear: see docs/routing.md
-        ]
-        if not of_kind:
+        # The members of the kinds asked, by the selection trees' own indexes: counting them and
+        # the few that held the conversation before costs O(held), not O(members).
+        members = [q.trees[kind].leaf_of for kind in KINDS_OF_WANTED[wanted] if kind in q.trees]
+        total = sum(len(of_kind) for of_kind in members)
+        if not total:
             raise StepRefused(
                 ErrorCode.CANNOT_SERVE, f"queue {q.spec.name!r} has no {_wanted_text(wanted)}"
             )
-        fresh = [pid for pid in of_kind if pid not in held]
-        if not fresh:
+        if sum(1 for pid in held if any(pid in of_kind for of_kind in members)) >= total:
+            of_kind = [
+                pid for pid in q.spec.members if kind_fits(wanted, self._agents[pid].spec.kind)
+            ]
             raise StepRefused(
                 ErrorCode.CANNOT_SERVE,
                 f"{', '.join(of_kind)} held {conversation} before; name it with `to`",
             )
+        fresh = (pid for of_kind in members for pid in of_kind if pid not in held)
         if lasting and not any(meets(self._agents[pid], lasting) for pid in fresh):
             raise StepRefused(
                 ErrorCode.CANNOT_SERVE,
