@@ -65,7 +65,7 @@ from handoff_fsm.events import (
 )
 from handoff_fsm.lifecycle import NO_FACTS, Facts, Guard, State, Trigger
 from handoff_fsm.routing import Decision, Offered, Router, Withdrawn
-from handoff_fsm.routing.records import QueueRecord, WaitRecord
+from handoff_fsm.routing.records import QueueRecord, WaitRecord, place_of
 from handoff_fsm.switchboard import Switchboard
 from handoff_fsm.switchboard.record import ConversationRecord
 from handoff_fsm.switchboard.timers import OFFER
@@ -190,8 +190,14 @@ class TakesLateStepsAsOnTime(Switchboard):
 
 
 class _NewestFirstRouter(Router):
+    """Counts its arrival numbers down from a high mark, so a newer conversation sorts first; the
+    numbers stay below the next-ticket mark the router's auditor checks, so only FIFO breaks."""
+
+    HIGH = 10**13
+
     def _take_ticket(self, priority: int = 0) -> int:
-        return -super()._take_ticket(priority)
+        self._next_ticket = max(self._next_ticket, self.HIGH) + 1
+        return place_of(2 * self.HIGH - self._next_ticket, priority)
 
 
 class ServesNewestFirst(Switchboard):
