@@ -480,9 +480,22 @@ def reoffered_after_a_break(engine: type[Switchboard]) -> None:
     auditor.handle(Tick(now=35))  # the offer made at 20 is due at 50
 
 
-#: Defects the bounded fuzzing does not reach (a rare sequence): a scripted run shows each.
+def capacity_lowered_under_two_offers(engine: type[Switchboard]) -> None:
+    """rep-1 (capacity 2) has two offers out when its capacity is lowered to 1."""
+    people = [ParticipantSpec(id="rep-1", kind=Kind.HUMAN, capacity=2)]
+    sales = QueueSpec(name="sales", members=("rep-1",), offer_timeout=30)
+    auditor = Auditor(engine(Config.build(people, [sales], Settings())))
+    auditor.handle(Start(conversation="c1", queue="sales"), now=0)
+    auditor.handle(Start(conversation="c2", queue="sales"), now=1)
+    auditor.handle(SetCapacity(participant="rep-1", capacity=1), now=2)
+
+
+#: Defects the bounded fuzzing does not reach (a rare sequence), or reaches through another
+#: invariant first (a capacity kept over its offers also serves a line out of order under the
+#: CI profile's derandomized search): a scripted run shows each by its own invariant.
 SCRIPTED: dict[type[Switchboard], Callable[[type[Switchboard]], None]] = {
     KeepsTheFirstOfferTimer: reoffered_after_a_break,
+    LowersCapacityButKeepsOffers: capacity_lowered_under_two_offers,
 }
 FUZZED = [(engine, invariant) for engine, invariant in DEFECTS if engine not in SCRIPTED]
 
