@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import enum
 
+from handoff_fsm.routing.records import QueueRecord
+
 
 def plain(value: object, path: frozenset[int] = frozenset()) -> object:
     """Everything an object holds, as comparable data: two switchboards with equal `plain` are
@@ -26,4 +28,10 @@ def plain(value: object, path: frozenset[int] = frozenset()) -> object:
         for slot in (slots,) if isinstance(slots, str) else slots:
             if slot != "__weakref__" and hasattr(value, slot):
                 fields[slot] = getattr(value, slot)
+    if isinstance(value, QueueRecord):
+        # Parked waits are a cache of "nobody free may take it" that a checkpoint does not carry
+        # (routing.lines): compared as the ready waits they are.
+        parked: list[list[int]] = [*value.parked, []]
+        del fields["parked"], fields["excluding"]
+        fields["ready"] = [sorted([*ready, *parked[sub]]) for sub, ready in enumerate(value.ready)]
     return [type(value).__qualname__, *[(k, plain(v, inner)) for k, v in sorted(fields.items())]]

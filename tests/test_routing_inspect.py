@@ -186,3 +186,41 @@ def test_audit_names_each_corrupted_structure(corrupt: Callable[[Router], None])
     r = healthy()
     corrupt(r)
     assert routing_inspect.audit(r) == CORRUPTIONS[corrupt]
+
+
+def parked_router() -> Router:
+    """h1 let offers of c1 and c2 time out; h2 is away: both waits are parked."""
+    people = [
+        ParticipantSpec(id="h1", kind=Kind.HUMAN, capacity=1),
+        ParticipantSpec(id="h2", kind=Kind.HUMAN, capacity=1),
+    ]
+    r = Router(people, [QueueSpec(name="q", members=("h1", "h2"), offer_timeout=30)])
+    r.set_presence("h2", PresenceStatus.AWAY, 0)
+    r.enqueue("c1", "q", 0)
+    r.enqueue("c2", "q", 0)
+    r.serve(0)
+    r.expire_offer("c1", "h1", 30)
+    r.serve(30)
+    r.expire_offer("c2", "h1", 60)
+    r.serve(60)
+    assert r._queues["q"].parked[2] == [1, 2] and routing_inspect.audit(r) == []
+    return r
+
+
+def test_audit_names_a_stale_index_of_parked_waits() -> None:
+    r = parked_router()
+    r._queues["q"].excluding[("h1", 2)].pop()
+    assert routing_inspect.audit(r) == ["q: the index of parked waits by who they exclude is stale"]
+
+
+def test_audit_names_a_parked_wait_someone_could_take() -> None:
+    r = parked_router()
+    r._agents["h2"].presence = PresenceStatus.AVAILABLE
+    tree = r._queues["q"].trees[Kind.HUMAN]
+    tree.put(
+        tree.leaf_of["h2"], (-1, 1)
+    )  # h2 indexed as free, as `_refresh` would, unparking nothing
+    assert routing_inspect.audit(r) == [
+        "c1: parked, but h2 could take it",
+        "c2: parked, but h2 could take it",
+    ]

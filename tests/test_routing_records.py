@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from handoff_fsm.config import ParticipantSpec, QueueSpec
-from handoff_fsm.routing.records import AgentRecord, QueueRecord, has_room, leaf_key
+from handoff_fsm.routing.records import (
+    AgentRecord,
+    QueueRecord,
+    has_room,
+    leaf_key,
+    missing_from,
+)
 from handoff_fsm.routing.segment_tree import MinSegmentTree
 from handoff_fsm.vocabulary import Kind, PresenceStatus, Strategy
 
@@ -35,3 +44,10 @@ def test_a_member_is_ranked_only_while_available_with_room() -> None:
     assert leaf_key(queue, agent, 0) is None
     agent.presence, agent.load = PresenceStatus.AVAILABLE, 5
     assert leaf_key(queue, agent, 0) is None
+
+
+@given(st.lists(st.tuples(st.integers(1, 10**6), st.booleans()), unique_by=lambda p: p[0]))
+def test_missing_from_lists_the_tickets_a_subset_lacks(marked: list[tuple[int, bool]]) -> None:
+    tickets = sorted(t for t, _ in marked)
+    subset = sorted(t for t, kept in marked if kept)
+    assert missing_from(tickets, subset) == sorted(set(tickets) - set(subset))

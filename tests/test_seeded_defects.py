@@ -65,7 +65,7 @@ from handoff_fsm.events import (
 )
 from handoff_fsm.lifecycle import NO_FACTS, Facts, Guard, State, Trigger
 from handoff_fsm.routing import Decision, Offered, Router, Withdrawn
-from handoff_fsm.routing.records import QueueRecord, WaitRecord, place_of
+from handoff_fsm.routing.records import AgentRecord, QueueRecord, WaitRecord, place_of
 from handoff_fsm.switchboard import Switchboard
 from handoff_fsm.switchboard.record import ConversationRecord
 from handoff_fsm.switchboard.timers import OFFER
@@ -420,6 +420,20 @@ class OverflowLosesTheKind(Switchboard):
         self._serve()
 
 
+class _ParksForeverRouter(Router):
+    def _unpark_for(self, q: QueueRecord, agent: AgentRecord) -> None:
+        del q, agent
+
+
+class ParksForever(Switchboard):
+    """(cc) A wait parked because nobody available could take it is not tried again when
+    someone who could comes back (it waits until the whole queue changes)."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self._router = _ParksForeverRouter(config.participants, config.queues)
+
+
 #: (engine, the invariant that must catch it)
 DEFECTS: list[tuple[type[Switchboard], str]] = [
     (SkipsContextSet, "join_order"),
@@ -450,6 +464,7 @@ DEFECTS: list[tuple[type[Switchboard], str]] = [
     (WrapsUpLate, "wrap_up_announced"),
     (KeepsTheFirstOfferTimer, "one_timer_each"),
     (OverflowLosesTheKind, "request_kept"),
+    (ParksForever, "work_conserving"),
 ]
 
 #: Bounded and reproducible in every profile: a defect is a sure failure, not a hunt.

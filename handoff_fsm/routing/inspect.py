@@ -14,6 +14,7 @@ import itertools
 from handoff_fsm.routing.records import PRIORITY_STEP, QueueRecord, has_ticket, leaf_key
 from handoff_fsm.routing.router import Router
 from handoff_fsm.routing.segment_tree import MinSegmentTree, lesser
+from handoff_fsm.routing.selection import pick
 from handoff_fsm.routing.waits import WaitStatus
 from handoff_fsm.vocabulary import Kind, PresenceStatus
 
@@ -134,8 +135,13 @@ def _audit_conversations(router: Router) -> list[str]:
         if not has_ticket(q.line, r.ticket) or router._by_ticket.get(r.ticket) != cid:
             problems.append(f"{cid}: ticket {r.ticket} not in the line of {r.queue}")
         ready = has_ticket(q.ready[r.sub_line], r.ticket)
-        if ready != (r.offer is None):
-            problems.append(f"{cid}: ready is {ready} with offer {r.offer}")
+        parked = r.sub_line < len(q.parked) and has_ticket(q.parked[r.sub_line], r.ticket)
+        if (ready or parked) != (r.offer is None):
+            problems.append(f"{cid}: ready is {ready or parked} with offer {r.offer}")
+        if ready and parked:
+            problems.append(f"{cid}: both ready and parked")
+        if parked and pick(r, q, router._agents) is not None:
+            problems.append(f"{cid}: parked, but {pick(r, q, router._agents)} could take it")
         if r.named is not None and cid not in router._named_waits.get(r.named, set()):
             problems.append(f"{cid}: names {r.named} but is not indexed")
     for pid, waits in router._named_waits.items():
@@ -159,8 +165,9 @@ def _audit_queues(router: Router) -> list[str]:
             if rec is None or rec.queue != name or rec.ticket != t:
                 problems.append(f"{name}: ticket {t} does not belong here")
         offered = {t for t in q.line if _offer_of_ticket(router, t) is not None}
-        if sum(len(r) for r in q.ready) != len(q.line) - len(offered):
+        if sum(len(r) for r in (*q.ready, *q.parked)) != len(q.line) - len(offered):
             problems.append(f"{name}: ready sub-lines do not match the line")
+        problems += _audit_parked(router, name, q)
         for kind, tree in q.trees.items():
             problems += _audit_tree(router, name, q, kind, tree)
     if in_lines != len(router._by_ticket):
@@ -169,6 +176,21 @@ def _audit_queues(router: Router) -> list[str]:
     if any(t % PRIORITY_STEP >= router._next_ticket for t in router._by_ticket):
         problems.append(f"ticket index: a ticket not below the next one, {router._next_ticket}")
     return problems
+
+
+def _audit_parked(router: Router, name: str, q: QueueRecord) -> list[str]:
+    """The index of who each parked wait excludes is exactly what its records say."""
+    expected: dict[tuple[str, int], list[int]] = {}
+    for sub, tickets in enumerate(q.parked):
+        if any(a >= b for a, b in itertools.pairwise(tickets)):
+            return [f"{name}: a parked line is not sorted by ticket"]
+        for t in tickets:
+            rec = router._conversations[router._by_ticket[t]]
+            for pid in set(rec.held_before) | (rec.declined or set()):
+                expected.setdefault((pid, sub), []).append(t)
+    if expected != q.excluding:
+        return [f"{name}: the index of parked waits by who they exclude is stale"]
+    return []
 
 
 def _offer_of_ticket(router: Router, ticket: int) -> str | None:

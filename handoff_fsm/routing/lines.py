@@ -26,12 +26,15 @@ from handoff_fsm.errors import ErrorCode, RoutingConfigError, StepRefused
 from handoff_fsm.routing.explain import PastDecision
 from handoff_fsm.routing.records import (
     PRIORITY_STEP,
+    SUBS_OF_KIND,
     AgentRecord,
     QueueRecord,
     WaitRecord,
     has_room,
+    has_ticket,
     insert_ticket,
     leaf_key,
+    missing_from,
     place_of,
     remove_ticket,
 )
@@ -338,7 +341,62 @@ class RoutingBooks:
         self._dirty.add(q.spec.name)
 
     def _unready(self, rec: WaitRecord, q: QueueRecord) -> None:
-        remove_ticket(q.ready[rec.sub_line], rec.ticket)
+        tickets = q.ready[rec.sub_line]
+        if has_ticket(tickets, rec.ticket):
+            remove_ticket(tickets, rec.ticket)
+        else:
+            self._unpark(rec, q)
+
+    # Parking. A wait that `serve` found nobody available to take leaves its sub-line for the
+    # queue's parked list, so that a pass does not try it again while that stays true: with
+    # one human letting every offer time out and thousands of waits that human is excluded
+    # from, each timeout would otherwise rescan all of them. It stays true until someone who
+    # may take it becomes available: a participant newly able to take one more of the queue's
+    # (`_refresh`) unparks the waits that do not exclude it, found by bisection in O(log n)
+    # each; any other change of who may take what (members, skills, strategy, settings)
+    # unparks the whole queue; a wait whose own request changes (relaxed, widened) or that
+    # leaves is unparked by `_unready`. Parking is a cache of "nobody can take it now":
+    # a restored router may start with none parked.
+
+    def _park(self, rec: WaitRecord, q: QueueRecord) -> None:
+        sub = rec.sub_line
+        remove_ticket(q.ready[sub], rec.ticket)
+        insert_ticket(q.parked[sub], rec.ticket)
+        for pid in _excluded(rec):
+            insert_ticket(q.excluding.setdefault((pid, sub), []), rec.ticket)
+
+    def _unpark(self, rec: WaitRecord, q: QueueRecord) -> None:
+        sub = rec.sub_line
+        remove_ticket(q.parked[sub], rec.ticket)
+        for pid in _excluded(rec):
+            key = (pid, sub)
+            tickets = q.excluding[key]
+            remove_ticket(tickets, rec.ticket)
+            if not tickets:
+                del q.excluding[key]
+
+    def _unpark_for(self, q: QueueRecord, agent: AgentRecord) -> None:
+        """`agent` can newly take one more of `q`'s conversations: the parked waits of its kind
+        that do not exclude it are ready again."""
+        pid = agent.spec.id
+        for sub in SUBS_OF_KIND[agent.spec.kind]:
+            parked = q.parked[sub]
+            if not parked:
+                continue
+            for ticket in missing_from(parked, q.excluding.get((pid, sub), [])):
+                rec = self._conversations[self._by_ticket[ticket]]
+                self._unpark(rec, q)
+                insert_ticket(q.ready[sub], ticket)
+                self._dirty.add(q.spec.name)
+
+    def _unpark_all(self, q: QueueRecord) -> None:
+        """Who may take what in `q` changed other than by one participant becoming free."""
+        for sub, parked in enumerate(q.parked):
+            if parked:
+                q.ready[sub] = sorted(q.ready[sub] + parked)  # two sorted runs: a linear merge
+                parked.clear()
+                self._dirty.add(q.spec.name)
+        q.excluding.clear()
 
     def _widen(self, rec: WaitRecord) -> None:
         """A named request that cannot be met any more asks the whole queue instead."""
@@ -377,9 +435,17 @@ class RoutingBooks:
             key = leaf_key(q, agent, tree.positions[leaf])
             if tree.put(leaf, key) is None and key is not None and q.line:
                 self._dirty.add(name)
+                self._unpark_for(q, agent)
 
     def _by_ticket_order(self, conversations: Iterable[str]) -> tuple[str, ...]:
         return tuple(sorted(conversations, key=lambda cid: self._conversations[cid].ticket))
+
+
+def _excluded(rec: WaitRecord) -> list[str]:
+    """Who may not take `rec` whatever happens during this wait (its request aside)."""
+    if not rec.declined:
+        return sorted(set(rec.held_before))
+    return sorted(set(rec.held_before) | rec.declined)
 
 
 __all__ = ["RoutingBooks"]

@@ -47,6 +47,8 @@ class AgentRecord:
 # Sub-lines of a queue's ready conversations (queued, no offer out), by what they ask for.
 SUB_BOT, SUB_HUMAN, SUB_ANY, SUB_NAMED = 0, 1, 2, 3
 SUB_OF_WANTED = {Wanted.BOT: SUB_BOT, Wanted.HUMAN: SUB_HUMAN, Wanted.ANY: SUB_ANY}
+#: The sub-lines a participant of each kind may serve (the named one aside).
+SUBS_OF_KIND = {Kind.BOT: (SUB_BOT, SUB_ANY), Kind.HUMAN: (SUB_HUMAN, SUB_ANY)}
 KINDS_OF_WANTED = {
     Wanted.BOT: (Kind.BOT,),
     Wanted.HUMAN: (Kind.HUMAN,),
@@ -62,6 +64,11 @@ class QueueRecord:
     line: list[int] = attrs.Factory(list)  # tickets of every waiting conversation, sorted
     ready: list[list[int]] = attrs.Factory(lambda: [[], [], [], []])  # sorted, by sub-line
     last_picked: int = -1  # member position of the last strategy pick (round robin)
+    # Parked: ready waits that nobody available could take when `serve` last tried them (by
+    # sub-line, named waits never), and for each (participant, sub-line) the parked tickets of
+    # the waits that exclude it (held before, declined): see `lines.RoutingBooks._park`.
+    parked: list[list[int]] = attrs.Factory(lambda: [[], [], []])
+    excluding: dict[tuple[str, int], list[int]] = attrs.Factory(dict)
 
     def is_member(self, agent: AgentRecord) -> bool:
         return agent.spec.id in self.trees[agent.spec.kind].leaf_of
@@ -142,8 +149,29 @@ def has_ticket(tickets: list[int], ticket: int) -> bool:
     return i < len(tickets) and tickets[i] == ticket
 
 
+def missing_from(tickets: list[int], subset: list[int]) -> list[int]:
+    """The tickets not in `subset` (sorted, a subset of the sorted `tickets`), in
+    O((k + 1) log n) for k of them: past the first ticket missing from `subset`, the two lists
+    never agree again at the same offset, so each run where they agree is found by bisection."""
+    out: list[int] = []
+    i = j = 0
+    while i < len(tickets):
+        lo, hi = 0, min(len(tickets) - i, len(subset) - j)  # tickets[i:i+lo] == subset[j:j+lo]
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if tickets[i + mid - 1] == subset[j + mid - 1]:
+                lo = mid
+            else:
+                hi = mid - 1
+        if i + lo < len(tickets):
+            out.append(tickets[i + lo])
+        i, j = i + lo + 1, j + lo
+    return out
+
+
 __all__ = [
     "KINDS_OF_WANTED",
+    "SUBS_OF_KIND",
     "SUB_ANY",
     "SUB_BOT",
     "SUB_HUMAN",
@@ -158,6 +186,7 @@ __all__ = [
     "kind_fits",
     "leaf_key",
     "meets",
+    "missing_from",
     "place_of",
     "remove_ticket",
 ]

@@ -36,6 +36,7 @@ from handoff_fsm.routing.explain import (
 )
 from handoff_fsm.routing.records import (
     KINDS_OF_WANTED,
+    SUB_NAMED,
     AgentRecord,
     QueueRecord,
     WaitRecord,
@@ -177,6 +178,8 @@ class Router(WorldBooks):
                 past.append(past_decision(rec, q, self._agents, pid, now))
                 del past[:-KEPT_DECISIONS]
                 decisions.append(self._give(rec, q, self._agents[pid], now))
+            elif sub != SUB_NAMED:
+                self._park(rec, q)
             tickets = q.ready[sub]
             after = bisect.bisect_right(tickets, ticket)
             if after < len(tickets):

@@ -87,7 +87,9 @@ class WorldBooks(OfferBooks):
         agent = self._agent(pid)
         agent.spec = attrs.evolve(agent.spec, skills=skills)
         for name, _ in agent.memberships:
-            if self._queues[name].line:
+            q = self._queues[name]
+            self._unpark_all(q)
+            if q.line:
                 self._dirty.add(name)
 
     def join_queue(self, pid: str, queue: str) -> None:
@@ -147,6 +149,7 @@ class WorldBooks(OfferBooks):
         if strategy_changed:
             self._set_members(q, spec.members)
         elif q.line:
+            self._unpark_all(q)
             self._dirty.add(spec.name)
 
     def remove_queue(self, name: str) -> None:
@@ -216,6 +219,7 @@ class WorldBooks(OfferBooks):
             q.last_picked = sum(1 for pid in old[: q.last_picked + 1] if pid in kept) - 1
         q.spec = attrs.evolve(q.spec, members=members)
         self._plant_trees(q)
+        self._unpark_all(q)
         if q.line:
             self._dirty.add(name)
 

@@ -92,7 +92,11 @@ _AGENT_FIELDS = frozenset(
     {"spec", "memberships", "presence", "load", "idle_since", "holds", "offers", "missed",
      "wrapping"}
 )  # fmt: skip
-_QUEUE_FIELDS = frozenset({"spec", "order", "trees", "line", "ready", "last_picked"})
+# `parked` and `excluding` are a cache of "nobody available can take it" (`routing.lines`):
+# not encoded; a restored queue starts with every ready wait in its sub-line.
+_QUEUE_FIELDS = frozenset(
+    {"spec", "order", "trees", "line", "ready", "last_picked", "parked", "excluding"}
+)
 
 
 def router_of(board: Switchboard) -> Router:
