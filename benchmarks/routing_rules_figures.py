@@ -30,7 +30,8 @@ Theory of operation: two figures, each a ratio that says whether a routing rule 
   priority: every declined wait is ahead of them in line, as in a plain first-come backlog at
   its end. The start switchboard gets the same starts, with H away until all have arrived, so
   the two lines differ only in what H has declined. A tick's effects must be exactly one
-  `offer_withdrawn` (timeout) and one `offer`, both to H, or the figure is refused.
+  `offer_withdrawn` (timeout) and one `offer`, both to H, and each side's line must be what it
+  claims before timing (`check_backlog`), or the figure is refused.
 - Both sides consume their backlog as batches run, so the batch scale is capped (`MAX_TICKS`)
   and the measured waits outnumber what one pass of the harness can take (`ticks_needed`).
   The switchboards and routers are built before timing and frozen out of the collector's sight
@@ -49,7 +50,7 @@ from dataclasses import dataclass
 
 from benchmarks import routing_figures
 from benchmarks.harness import STABLE_WITHIN, Batch, Settings, measure_all, measure_until_stable
-from benchmarks.internals import Offered, Router
+from benchmarks.internals import Offered, Router, router_of
 from benchmarks.report import Figure, Result, SuiteResult, Target
 from benchmarks.routing_figures import QUEUE, Queue, undo
 from handoff_fsm.config import Config, Kind, ParticipantSpec, QueueSpec, Requirement
@@ -271,6 +272,19 @@ def build_backlog(key: str, backlog: int, measured: int, *, excluded: bool) -> B
     return Backlog(key, board, declined=backlog - measured - 1, offerable=measured + 1)
 
 
+def check_backlog(side: Backlog, backlog: int) -> None:
+    """The side is what it claims, or the figure is refused: every wait still in line, the one
+    on offer to H at its head, then the `declined` ones H is excluded from, then the others."""
+    router = router_of(side.board)
+    excluded = [HUMAN in router.declined(cid) for cid in router.line(QUEUE)]
+    expected = [False] + [True] * side.declined + [False] * (backlog - side.declined - 1)
+    if excluded != expected:
+        raise AssertionError(
+            f"{side.key}: {len(excluded):,} waits in line, H excluded from {sum(excluded):,};"
+            f" expected {backlog:,}, the first on offer, then {side.declined:,} H excluded"
+        )
+
+
 def check_tick(effects: list[Effect]) -> None:
     """A tick fires one timeout: H's offer withdrawn, the next wait offered to H."""
     kinds = [(type(e).__name__, getattr(e, "to", None)) for e in effects]
@@ -339,6 +353,9 @@ def _measure_selection(settings: Settings, log: Log) -> tuple[Figure, list[str]]
             " one offer from a highest_capacity queue of this many skilled humans"
         ),
         baseline=queues[0].key,
+        # Not the cheapest by construction: in a small queue a rare skill has few holders, so a
+        # pick may skip most of the queue, and a larger queue can pick faster.
+        floor_is_lowest=False,
         results={
             q.key: _with_detail(
                 Result.of_timing(timings[q.key]),
@@ -375,6 +392,8 @@ def _measure_backlog(settings: Settings, log: Log) -> tuple[Figure, list[str]]:
         build_backlog("start", backlog, measured, excluded=False),
         build_backlog("end", backlog, measured, excluded=True),
     ]
+    for side in sides:
+        check_backlog(side, backlog)
     gc.collect()
     gc.freeze()
     log("routing_rules: offer timeouts at the start and at the end of the backlog")
