@@ -273,15 +273,16 @@ def build_backlog(key: str, backlog: int, measured: int, *, excluded: bool) -> B
 
 
 def check_backlog(side: Backlog, backlog: int) -> None:
-    """The side is what it claims, or the figure is refused: every wait still in line, the one
-    on offer to H at its head, then the `declined` ones H is excluded from, then the others."""
+    """The side is what it claims, or the figure is refused: every wait still in line, H
+    excluded from `declined` of them, all ahead of the measured ones (only the wait on offer to
+    H is among them)."""
     router = router_of(side.board)
     excluded = [HUMAN in router.declined(cid) for cid in router.line(QUEUE)]
-    expected = [False] + [True] * side.declined + [False] * (backlog - side.declined - 1)
-    if excluded != expected:
+    ahead = side.declined + 1
+    if len(excluded) != backlog or sum(excluded[:ahead]) != side.declined or any(excluded[ahead:]):
         raise AssertionError(
             f"{side.key}: {len(excluded):,} waits in line, H excluded from {sum(excluded):,};"
-            f" expected {backlog:,}, the first on offer, then {side.declined:,} H excluded"
+            f" expected {backlog:,}, and H excluded from {side.declined:,} at their head"
         )
 
 

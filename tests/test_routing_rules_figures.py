@@ -108,8 +108,18 @@ def test_the_end_side_has_the_human_excluded_from_every_wait_ahead_of_the_measur
     rules.check_backlog(end, BACKLOG)
     router = router_of(end.board)
     line = router.line(routing_figures.QUEUE)
-    assert router.offer_of(line[0]) == rules.HUMAN
+    ahead = line[: end.declined + 1]
+    assert [cid for cid in ahead if router.offer_of(cid) == rules.HUMAN] == [
+        cid for cid in ahead if rules.HUMAN not in router.declined(cid)
+    ]
     assert all(cid.startswith("measured-") for cid in line[end.declined + 1 :])
+
+
+def test_blocks_of_several_waits_per_priority_build_the_same_kind_of_end() -> None:
+    backlog = rules.PRIORITIES * 3 + MEASURED  # three waits at each priority
+    end = rules.build_backlog("end", backlog, MEASURED, excluded=True)
+    rules.check_backlog(end, backlog)
+    assert end.declined == backlog - MEASURED - 1
 
 
 def test_the_start_side_has_the_same_line_and_nothing_declined() -> None:
