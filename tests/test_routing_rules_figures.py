@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks import routing_figures
 from benchmarks import routing_rules_figures as rules
-from benchmarks.harness import FULL, QUICK
+from benchmarks.harness import FULL, QUICK, Timing
 from benchmarks.internals import Explanation, Router, router_of
 from handoff_fsm.effects import Offer, OfferWithdrawn
 from handoff_fsm.routing import inspect as routing_inspect
@@ -61,26 +61,42 @@ def test_every_request_goes_where_explain_says(queue: routing_figures.Queue) -> 
     assert rules.check(queue) == visited  # and the probes leave the queue as it was
 
 
-def test_a_batch_is_whole_cycles_and_leaves_the_queue_as_it_found_it(
+def test_a_batch_offers_each_request_to_members_who_meet_it_and_leaves_the_queue_as_it_was(
     queue: routing_figures.Queue,
 ) -> None:
     router = queue.router
     members = router.queue(routing_figures.QUEUE).members
     loads = [router.load(m) for m in members]
-    batch = rules.selection_batch(queue, 2)
-    assert batch.ops == 2 * len(rules.REQUESTS)
-    state = batch.prepare()
-    batch.run(state)
-    for n in range(batch.ops):
-        request = rules.REQUESTS[n % len(rules.REQUESTS)]
-        offered = router.offer_of(f"waiting-{n:06d}")
-        assert offered is not None
-        skills = router.participant(offered).skills
-        assert all(r.met_by(skills) for r in request.requires)
-    batch.cleanup(state)
-    assert [router.load(m) for m in members] == loads
+    for request in rules.REQUESTS:
+        batch = rules.selection_batch(queue, request, rules.MAX_PICKS)
+        assert batch.ops == rules.MAX_PICKS
+        state = batch.prepare()
+        batch.run(state)
+        for n in range(batch.ops):
+            offered = router.offer_of(f"waiting-{n:06d}")
+            assert offered is not None
+            skills = router.participant(offered).skills
+            assert all(r.met_by(skills) for r in request.requires)
+        batch.cleanup(state)
+        assert [router.load(m) for m in members] == loads
     assert router.line(routing_figures.QUEUE) == ()
     assert routing_inspect.audit(router) == []
+
+
+def test_the_figure_is_one_request_of_the_cycle_on_average() -> None:
+    def timing(median: float) -> Timing:
+        return Timing(
+            median_us=median,
+            q1_us=median - 1,
+            q3_us=median + 1,
+            cpu_median_us=median,
+            repetitions=5,
+            ops_per_batch=4,
+        )
+
+    result = rules.cycle_mean([timing(10.0), timing(30.0)])
+    assert (result.value, result.q1, result.q3) == (20.0, 19.0, 21.0)
+    assert result.detail["cpu_median"] == 20.0 and result.detail["requests"] == 2
 
 
 def test_the_skills_check_refuses_a_selection_explain_disagrees_with(
