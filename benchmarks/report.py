@@ -48,6 +48,10 @@ class Result:
             },
         )
 
+    def with_detail(self, **detail: int | float | str) -> Result:
+        """The same result, with more detail (what was measured on, how much)."""
+        return Result(value=self.value, q1=self.q1, q3=self.q3, detail={**self.detail, **detail})
+
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"value": self.value}
         if self.q1 is not None and self.q3 is not None:

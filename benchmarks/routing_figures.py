@@ -38,7 +38,7 @@ from __future__ import annotations
 import functools
 import gc
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from benchmarks.harness import STABLE_WITHIN, Batch, Settings, measure_until_stable
@@ -58,6 +58,7 @@ MAX_CAPACITY = 8
 LOAD_MIX = {"idle": 0.10, "full": 0.10, "away": 0.05}
 SEED = 20241121
 Log = Callable[[str], None]
+SkillsOf = Callable[[random.Random], Mapping[str, int]]
 
 
 def _key(size: int) -> str:
@@ -77,10 +78,18 @@ class Queue:
         return _key(self.size)
 
 
-def build_queue(size: int, seed: int = SEED) -> Queue:
+def build_queue(size: int, seed: int = SEED, skills: SkillsOf | None = None) -> Queue:
+    """`skills`, if given, draws each member's skills from a generator of its own, so the loads
+    and capacities are those of the plain queue of the same size."""
     rng = random.Random(seed + size)
+    draw = random.Random(seed - size)
     humans = [
-        ParticipantSpec(id=f"agent-{n:06d}", kind=Kind.HUMAN, capacity=rng.randint(3, MAX_CAPACITY))
+        ParticipantSpec(
+            id=f"agent-{n:06d}",
+            kind=Kind.HUMAN,
+            capacity=rng.randint(3, MAX_CAPACITY),
+            skills=skills(draw) if skills is not None else {},
+        )
         for n in range(size)
     ]
     members = [h.id for h in humans]

@@ -36,6 +36,11 @@ SUITES: tuple[Suite, ...] = (
     Suite("lifecycle", "benchmarks.lifecycle_figures", "lifecycle against libraries and a floor"),
     Suite("switchboard", "benchmarks.switchboard_figures", "one step of a contact center"),
     Suite("routing", "benchmarks.routing_figures", "selection in queues of 100 to 100,000"),
+    Suite(
+        "routing_rules",
+        "benchmarks.routing_rules_figures",
+        "skills and priority at 100 and 100,000 members; a backlog one human declines",
+    ),
     Suite("startup", "benchmarks.startup_figures", "CLI start-up against bare python"),
     Suite("simulate", "benchmarks.simulate_figures", "a simulated day of a 50-agent center"),
     Suite("check", "benchmarks.check_figures", "check of a 10-queue, 50-participant deployment"),
