@@ -32,7 +32,7 @@ _VERDICT_TEXT = {
 }
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Consideration:
     participant: str
     verdict: Verdict
@@ -83,7 +83,7 @@ class Explanation:
         return "\n".join(lines)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class PastDecision:
     """One routing decision of a conversation, kept with it: when, in which queue, who was
     chosen, and (in a queue of at most `EXPLAINED_MEMBERS` members) every member's verdict."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -25,6 +26,9 @@ from handoff_fsm.config import ParticipantSpec, QueueSpec, Requirement
 from handoff_fsm.routing.segment_tree import Key, MinSegmentTree
 from handoff_fsm.routing.waits import WaitStatus
 from handoff_fsm.vocabulary import Kind, PresenceStatus, Strategy, Wanted
+
+if TYPE_CHECKING:  # explain reads these records: imported for the annotation only
+    from handoff_fsm.routing.explain import PastDecision
 
 
 @attrs.define(slots=True, eq=False)
@@ -67,7 +71,7 @@ class QueueRecord:
         return agent.spec.id in self.trees[agent.spec.kind].leaf_of
 
 
-@attrs.define(slots=True, eq=False)
+@attrs.define(slots=True, eq=False, weakref_slot=False)
 class WaitRecord:
     id: str
     status: WaitStatus  # of the current wait, or of the last one
@@ -80,11 +84,12 @@ class WaitRecord:
     declined: set[str] | None = None  # allocated on the first decline of a wait
     holder: str | None = None
     held_in: str | None = None
-    held_before: set[str] = attrs.Factory(set)
+    held_before: tuple[str, ...] = ()  # sorted; a tuple, as it is small (usually one id)
     requires: tuple[Requirement, ...] = ()  # the current (not yet relaxed) requirements
     since: float = 0.0  # when the request began: `for` counts from here
     priority: int | None = None  # as asked (None: the queue's)
     bots_first: bool = False  # a start that asked no kind: any, bots before humans
+    past: tuple[PastDecision, ...] = ()  # its last routing decisions, oldest first
 
     @property
     def sub_line(self) -> int:

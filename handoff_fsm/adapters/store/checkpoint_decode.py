@@ -168,9 +168,7 @@ def load(
         if handover is not None:
             sender, reason = _pair(handover, c)
             record.handover = Handover(sender=sender, reason=reason)
-        past = [_past_decision(row, c) for row in c.rows("past", 4)]
-        if past:
-            router._past[cid] = past
+        past = tuple(_past_decision(row, c) for row in c.rows("past", 4))
         record.offer_token = c.integer("offer_token")
         record.wait_since = c.number("wait_since")
         record.survey_answers = dict(c.mapping("survey_answers"))
@@ -195,7 +193,7 @@ def load(
                 declined=None if declined is None else set(r.texts("declined")),
                 holder=r.opt_text("holder"),
                 held_in=r.opt_text("held_in"),
-                held_before=set(r.texts("held_before")),
+                held_before=tuple(sorted(set(r.texts("held_before")))),
                 requires=tuple(
                     Requirement(
                         skill=_text(skill, r),
@@ -207,7 +205,10 @@ def load(
                 since=r.number("since"),
                 priority=None if r.data.get("priority") is None else r.integer("priority"),
                 bots_first=r.flag("bots_first"),
+                past=past,
             )
+        elif past:
+            raise StoreError(f"{c.where}: routing decisions of a conversation unknown to routing")
     heapq.heapify(timers)
     board._timers._heap = timers
     for until, cid in g.rows("ended", 2):
