@@ -98,7 +98,8 @@ class Handlers(Moves):
             event.queue, wanted=wanted, named=event.to, requires=event.requires
         )
         record = ConversationRecord(event.conversation, copy_mapping(event.variables))
-        record.transcript.extend(event.transcript)
+        for entry in event.transcript:
+            record.say(entry.sender, entry.text)
         self._conversations[record.id] = record
         self._enqueue(
             record, event.queue, wanted, event.to, requires=event.requires,
@@ -278,7 +279,7 @@ class Handlers(Moves):
             record = self._conversations[conversation]
             self._fire(record, Trigger.HOLDER_OFFLINE)
             self._remove(record, event.participant)
-            record.proposals.clear()
+            record.proposals = ()
             record.return_bot = None
             queue = self._router.queue_of(conversation)
             assert queue is not None
@@ -300,9 +301,8 @@ class Handlers(Moves):
         if event.supervisor not in record.monitors:
             self._add_monitor(record, event.supervisor)
             self._join(record, event.supervisor, Role.MONITOR)
-        record.proposals.append(
-            Proposal(bot=event.participant, supervisor=event.supervisor, action=event.action)
-        )
+        proposal = Proposal(bot=event.participant, supervisor=event.supervisor, action=event.action)
+        record.proposals = (*record.proposals, proposal)
         self._emit(
             ApprovalRequested(conversation=record.id, to=event.supervisor, action=event.action)
         )
@@ -316,7 +316,7 @@ class Handlers(Moves):
                 ErrorCode.NO_PROPOSAL,
                 f"{event.participant!r} has no pending proposal in conversation {record.id!r}",
             )
-        record.proposals.remove(pending)
+        record.proposals = tuple(p for p in record.proposals if p is not pending)
         approved = isinstance(event, Approve)
         self._emit(Approval(conversation=record.id, to=pending.bot, approved=approved))
 
@@ -355,7 +355,7 @@ class Handlers(Moves):
 
     def _survey_response(self, event: SurveyResponse) -> None:
         record = self._live(event.conversation, "survey_response")
-        record.survey_answers = copy_mapping(event.answers)
+        record.survey_answers = copy_mapping(event.answers) or None
         self._close(record, Trigger.SURVEY_RESPONSE)
 
     def _wrap_up_done(self, event: WrapUpDone) -> None:

@@ -178,7 +178,7 @@ def encode_conversation(board: Switchboard, cid: str, timers: Sequence[Any]) -> 
         "outcome": None if snapshot.outcome is None else snapshot.outcome.value,
         "human_held": snapshot.human_held,
         "variables": dict(record.variables),
-        "transcript": [[e.sender, e.text] for e in record.transcript],
+        "transcript": [[sender, text] for sender, text in record.lines()],
         "monitors": list(record.monitors),
         "fallbacks": record.fallbacks,
         "return_bot": record.return_bot,
@@ -199,7 +199,7 @@ def encode_conversation(board: Switchboard, cid: str, timers: Sequence[Any]) -> 
         ],
         "offer_token": record.offer_token,
         "wait_since": _number(record.wait_since),
-        "survey_answers": dict(record.survey_answers),
+        "survey_answers": dict(record.survey_answers or {}),
         "timers": [[float(t[0]), t[1], t[2], t[4], t[5]] for t in sorted(timers)],
         "routing": _encode_routed(router_of(board), cid),
     }

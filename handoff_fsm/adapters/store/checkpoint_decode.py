@@ -20,7 +20,7 @@ from handoff_fsm import lifecycle
 from handoff_fsm.adapters.store.checkpoint_codec import CODEC_VERSION, router_of
 from handoff_fsm.adapters.store.encoding import config_from_json
 from handoff_fsm.config import Config, Requirement
-from handoff_fsm.effects import Entry, Handover
+from handoff_fsm.effects import Handover
 from handoff_fsm.errors import StoreError
 from handoff_fsm.events import JsonValue, PresenceStatus, Wanted
 from handoff_fsm.lifecycle import Outcome, State
@@ -152,16 +152,15 @@ def load(
             None if outcome is None else c.enum("outcome", Outcome),
             c.flag("human_held"),
         )
-        record.transcript = [
-            Entry(sender=_text(s, c), text=_text(t, c)) for s, t in c.rows("transcript", 2)
-        ]
-        record.monitors = c.texts("monitors")
+        for sender, text in c.rows("transcript", 2):
+            record.say(_text(sender, c), _text(text, c))
+        record.monitors = tuple(c.texts("monitors"))
         record.fallbacks = c.integer("fallbacks")
         record.return_bot = c.opt_text("return_bot")
-        record.proposals = [
+        record.proposals = tuple(
             Proposal(bot=_text(b, c), supervisor=_text(s, c), action=_text(a, c))
             for b, s, a in c.rows("proposals", 3)
-        ]
+        )
         record.wait_token = c.integer("wait_token")
         record.request_token = c.integer("request_token")
         handover = c.data.get("handover")
@@ -171,7 +170,7 @@ def load(
         past = tuple(_past_decision(row, c) for row in c.rows("past", 4))
         record.offer_token = c.integer("offer_token")
         record.wait_since = c.number("wait_since")
-        record.survey_answers = dict(c.mapping("survey_answers"))
+        record.survey_answers = dict(c.mapping("survey_answers")) or None
         for deadline, seq, kind, participant, token in c.rows("timers", 5):
             timers.append(
                 Timer(_num(deadline, c), _int(seq, c), _text(kind, c), cid,
