@@ -23,7 +23,7 @@ from collections.abc import Iterable
 
 from handoff_fsm.config import OverflowTransfer, ParticipantSpec, QueueSpec, Requirement
 from handoff_fsm.errors import ErrorCode, RoutingConfigError, StepRefused
-from handoff_fsm.routing.explain import KEPT_DECISIONS, PastDecision, past_decision
+from handoff_fsm.routing.explain import PastDecision, keep, kept_decisions, past_decision
 from handoff_fsm.routing.records import (
     PRIORITY_STEP,
     AgentRecord,
@@ -34,6 +34,7 @@ from handoff_fsm.routing.records import (
     leaf_key,
     place_of,
     remove_ticket,
+    with_id,
 )
 from handoff_fsm.routing.segment_tree import MinSegmentTree
 from handoff_fsm.routing.waits import WAIT_TABLE, WaitStatus, WaitTrigger
@@ -234,7 +235,7 @@ class RoutingBooks:
     def decisions(self, conversation: str) -> tuple[PastDecision, ...]:
         """Its last routing decisions (who was chosen, each member's verdict), oldest first."""
         rec = self._conversations.get(conversation)
-        return () if rec is None else rec.past
+        return () if rec is None else kept_decisions(rec.past)
 
     def line_priority(self, conversation: str) -> int | None:
         """The priority its place in line was given (the request's, or its queue's)."""
@@ -361,16 +362,14 @@ class RoutingBooks:
         """`agent` holds `rec` now; its load already counts the units."""
         rec.holder = agent.spec.id
         rec.held_in = queue
-        if agent.spec.id not in rec.held_before:
-            rec.held_before = tuple(sorted((*rec.held_before, agent.spec.id)))
+        rec.held_before = with_id(rec.held_before, agent.spec.id)
         agent.holds.add(rec.id)
         agent.idle_since = now
         self._refresh(agent)
 
     def _record_decision(self, rec: WaitRecord, q: QueueRecord, chosen: str, now: float) -> None:
-        """Keep the decision with the conversation (the last `KEPT_DECISIONS`), for `explain`."""
-        decision = past_decision(rec, q, self._agents, chosen, now)
-        rec.past = (*rec.past, decision)[-KEPT_DECISIONS:]
+        """Keep the decision with the conversation (the last `KEPT_DECISIONS`)."""
+        rec.past = keep(rec.past, past_decision(rec, q, self._agents, chosen, now))
 
     def _refresh(self, agent: AgentRecord) -> None:
         """Re-key the agent in every queue it belongs to. A queue where it newly became able to

@@ -160,7 +160,7 @@ class Handlers(Moves):
     def _set_variable(self, event: SetVariable) -> None:
         record = self._live(event.conversation, "set_variable")
         self._holder_of(record, event.participant, None)
-        record.variables[event.name] = copy_json(event.value)
+        record.merge_variables({event.name: copy_json(event.value)})
 
     def _escalate(self, event: Escalate) -> None:
         record = self._live(event.conversation, "escalate")
@@ -216,7 +216,7 @@ class Handlers(Moves):
         """Merge the hand-over's variables before anyone joins; the next holder sees who handed
         over and why (`context.handover`, only when a reason was given)."""
         if event is not None:
-            record.variables.update(copy_mapping(event.variables))
+            record.merge_variables(copy_mapping(event.variables))
         record.handover = None if reason is None else Handover(sender=sender, reason=reason)
 
     def _accept(self, event: Accept) -> None:

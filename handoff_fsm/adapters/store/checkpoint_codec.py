@@ -56,6 +56,7 @@ from handoff_fsm.events import (
     WrapUpDone,
 )
 from handoff_fsm.routing import PastDecision, Router
+from handoff_fsm.routing.explain import kept_decisions
 from handoff_fsm.routing.records import AgentRecord, QueueRecord, WaitRecord
 from handoff_fsm.switchboard import Switchboard
 from handoff_fsm.switchboard import inspect as switchboard_inspect
@@ -177,7 +178,7 @@ def encode_conversation(board: Switchboard, cid: str, timers: Sequence[Any]) -> 
         "state": snapshot.state.value,
         "outcome": None if snapshot.outcome is None else snapshot.outcome.value,
         "human_held": snapshot.human_held,
-        "variables": dict(record.variables),
+        "variables": record.variable_map(),
         "transcript": [[sender, text] for sender, text in record.lines()],
         "monitors": list(record.monitors),
         "fallbacks": record.fallbacks,
@@ -210,7 +211,7 @@ def _past_of(router: Router, cid: str) -> tuple[PastDecision, ...]:
     """Its routing decisions: kept in the conversation's row (not in its routing part), as
     before they moved onto the routing record."""
     rec = router._conversations.get(cid)
-    return () if rec is None else rec.past
+    return () if rec is None else kept_decisions(rec.past)
 
 
 def _encode_routed(router: Router, cid: str) -> JsonValue:

@@ -25,7 +25,8 @@ from handoff_fsm.errors import StoreError
 from handoff_fsm.events import JsonValue, PresenceStatus, Wanted
 from handoff_fsm.lifecycle import Outcome, State
 from handoff_fsm.routing import Consideration, PastDecision, Router, Verdict, WaitStatus
-from handoff_fsm.routing.records import WaitRecord
+from handoff_fsm.routing.explain import Kept, keep
+from handoff_fsm.routing.records import WaitRecord, with_id
 from handoff_fsm.switchboard import Switchboard
 from handoff_fsm.switchboard.record import ConversationRecord, Proposal
 from handoff_fsm.switchboard.timers import Timer
@@ -167,7 +168,9 @@ def load(
         if handover is not None:
             sender, reason = _pair(handover, c)
             record.handover = Handover(sender=sender, reason=reason)
-        past = tuple(_past_decision(row, c) for row in c.rows("past", 4))
+        past: Kept = ()
+        for row in c.rows("past", 4):
+            past = keep(past, _past_decision(row, c))
         record.offer_token = c.integer("offer_token")
         record.wait_since = c.number("wait_since")
         record.survey_answers = dict(c.mapping("survey_answers")) or None
@@ -189,10 +192,10 @@ def load(
                 queue=r.opt_text("queue"),
                 offer=r.opt_text("offer"),
                 offer_expires=r.opt_number("offer_expires"),
-                declined=None if declined is None else set(r.texts("declined")),
+                declined=None if declined is None else _ids(r.texts("declined")),
                 holder=r.opt_text("holder"),
                 held_in=r.opt_text("held_in"),
-                held_before=tuple(sorted(set(r.texts("held_before")))),
+                held_before=_ids(r.texts("held_before")),
                 requires=tuple(
                     Requirement(
                         skill=_text(skill, r),
@@ -297,6 +300,14 @@ def _past_decision(row: list[Any], reader: _Reader) -> PastDecision:
         at=_num(at, reader), queue=_text(queue, reader), chosen=_text(chosen, reader),
         considered=verdicts,
     )  # fmt: skip
+
+
+def _ids(texts: list[str]) -> tuple[str, ...]:
+    """Sorted, a lone id shared as the engine shares it (`records.with_id`)."""
+    ids: tuple[str, ...] = ()
+    for pid in texts:
+        ids = with_id(ids, pid)
+    return ids
 
 
 def _text(value: object, reader: _Reader) -> str:
