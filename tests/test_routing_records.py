@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handoff_fsm.config import ParticipantSpec, QueueSpec
-from handoff_fsm.routing.records import AgentRecord, QueueRecord, has_room, leaf_key
+from handoff_fsm.routing.records import AgentRecord, QueueRecord, has_room, leaf_key, with_id
 from handoff_fsm.routing.segment_tree import MinSegmentTree
 from handoff_fsm.vocabulary import Kind, PresenceStatus, Strategy
 
@@ -35,3 +35,9 @@ def test_a_member_is_ranked_only_while_available_with_room() -> None:
     assert leaf_key(queue, agent, 0) is None
     agent.presence, agent.load = PresenceStatus.AVAILABLE, 5
     assert leaf_key(queue, agent, 0) is None
+
+
+def test_ids_held_before_or_declined_stay_sorted_once_each_and_a_lone_id_is_shared() -> None:
+    ids = with_id(with_id(with_id((), "rep-2"), "rep-1"), "rep-2")
+    assert ids == ("rep-1", "rep-2")
+    assert with_id((), "rep-1") is with_id((), "rep-1")  # one 1-tuple for every conversation
