@@ -10,6 +10,15 @@ from handoff_fsm.config import Kind, ParticipantSpec, QueueSpec
 from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.events import PresenceStatus, Wanted
 from handoff_fsm.routing import Offered, Router
+from handoff_fsm.routing.explain import (
+    KEPT_DECISIONS,
+    Consideration,
+    Kept,
+    PastDecision,
+    keep,
+    kept_decisions,
+)
+from handoff_fsm.routing.selection import Verdict
 from handoff_fsm.vocabulary import Strategy
 
 
@@ -94,3 +103,16 @@ def test_an_unknown_kind_is_refused_as_an_invalid_step() -> None:
     with pytest.raises(StepRefused, match="unknown kind 'robot'") as refused:
         router().check_request("q", wanted="robot")  # type: ignore[arg-type]
     assert refused.value.code is ErrorCode.INVALID_STEP
+
+
+def test_kept_decisions_come_back_as_kept_and_only_the_last_ones_stay() -> None:
+    chosen = Consideration(participant="h1", verdict=Verdict.CHOSEN, remaining=0)
+    decisions = [
+        PastDecision(at=float(n), queue="q", chosen="h1", considered=(chosen,) if n % 2 else ())
+        for n in range(KEPT_DECISIONS + 3)
+    ]
+    past: Kept = ()
+    for decision in decisions:
+        past = keep(past, decision)
+    assert kept_decisions(past) == tuple(decisions[-KEPT_DECISIONS:])
+    assert kept_decisions(keep((), decisions[0])) == (decisions[0],)

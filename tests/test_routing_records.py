@@ -12,6 +12,7 @@ from handoff_fsm.routing.records import (
     has_room,
     leaf_key,
     missing_from,
+    with_id,
 )
 from handoff_fsm.routing.segment_tree import MinSegmentTree
 from handoff_fsm.vocabulary import Kind, PresenceStatus, Strategy
@@ -51,3 +52,9 @@ def test_missing_from_lists_the_tickets_a_subset_lacks(marked: list[tuple[int, b
     tickets = sorted(t for t, _ in marked)
     subset = sorted(t for t, kept in marked if kept)
     assert missing_from(tickets, subset) == sorted(set(tickets) - set(subset))
+
+
+def test_ids_held_before_or_declined_stay_sorted_once_each_and_a_lone_id_is_shared() -> None:
+    ids = with_id(with_id(with_id((), "rep-2"), "rep-1"), "rep-2")
+    assert ids == ("rep-1", "rep-2")
+    assert with_id((), "rep-1") is with_id((), "rep-1")  # one 1-tuple for every conversation

@@ -106,7 +106,7 @@ class KeepsTheLeaver(Switchboard):
 
     def _let_go(self, record: ConversationRecord, *, wrap: bool = False) -> str:
         holder = self._router.release(record.id, self.now)
-        record.proposals.clear()
+        record.proposals = ()
         return holder
 
 
@@ -262,7 +262,8 @@ class TakeOverKeepsTheMonitor(Switchboard):
 
     def _take_over(self, event: TakeOver) -> None:
         super()._take_over(event)
-        self._conversations[event.conversation].monitors.append(event.participant)
+        record = self._conversations[event.conversation]
+        record.monitors = (*record.monitors, event.participant)
 
 
 class AnyBotMaySpeak(Switchboard):

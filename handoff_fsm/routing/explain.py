@@ -9,6 +9,7 @@ the answer to "why not me?" (SPEC §3), and the linear reference the tests hold 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import attrs
 
@@ -32,7 +33,7 @@ _VERDICT_TEXT = {
 }
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Consideration:
     participant: str
     verdict: Verdict
@@ -83,7 +84,7 @@ class Explanation:
         return "\n".join(lines)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class PastDecision:
     """One routing decision of a conversation, kept with it: when, in which queue, who was
     chosen, and (in a queue of at most `EXPLAINED_MEMBERS` members) every member's verdict."""
@@ -98,6 +99,30 @@ class PastDecision:
 #: member's verdict is kept (a larger one keeps who was chosen only: selection stays sublinear).
 KEPT_DECISIONS = 20
 EXPLAINED_MEMBERS = 64
+
+#: The decisions a conversation keeps (`WaitRecord.past`): each one's four fields in a row, in one
+#: flat tuple, oldest first; no object per decision for memory or the garbage collector.
+Kept = tuple[float | str | tuple[Consideration, ...], ...]
+_FIELDS = 4
+
+
+def keep(past: Kept, decision: PastDecision) -> Kept:
+    """`past` with `decision` after it, the oldest dropped beyond `KEPT_DECISIONS`."""
+    row = (decision.at, decision.queue, decision.chosen, decision.considered)
+    return (*past, *row)[-_FIELDS * KEPT_DECISIONS :]
+
+
+def kept_decisions(past: Kept) -> tuple[PastDecision, ...]:
+    """The decisions `keep` kept, oldest first."""
+    return tuple(
+        PastDecision(
+            at=cast(float, past[i]),
+            queue=cast(str, past[i + 1]),
+            chosen=cast(str, past[i + 2]),
+            considered=cast(tuple[Consideration, ...], past[i + 3]),
+        )
+        for i in range(0, len(past), _FIELDS)
+    )
 
 
 def past_decision(
@@ -173,8 +198,11 @@ __all__ = [
     "KEPT_DECISIONS",
     "Consideration",
     "Explanation",
+    "Kept",
     "PastDecision",
     "consider_one",
     "explain_wait",
+    "keep",
+    "kept_decisions",
     "past_decision",
 ]

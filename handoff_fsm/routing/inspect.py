@@ -186,7 +186,7 @@ def _audit_parked(router: Router, name: str, q: QueueRecord) -> list[str]:
             return [f"{name}: a parked line is not sorted by ticket"]
         for t in tickets:
             rec = router._conversations[router._by_ticket[t]]
-            for pid in set(rec.held_before) | (rec.declined or set()):
+            for pid in {*rec.held_before, *(rec.declined or ())}:
                 expected.setdefault((pid, sub), []).append(t)
     if expected != q.excluding:
         return [f"{name}: the index of parked waits by who they exclude is stale"]

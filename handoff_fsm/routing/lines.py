@@ -23,7 +23,7 @@ from collections.abc import Iterable
 
 from handoff_fsm.config import OverflowTransfer, ParticipantSpec, QueueSpec, Requirement
 from handoff_fsm.errors import ErrorCode, RoutingConfigError, StepRefused
-from handoff_fsm.routing.explain import PastDecision
+from handoff_fsm.routing.explain import PastDecision, keep, kept_decisions, past_decision
 from handoff_fsm.routing.records import (
     PRIORITY_STEP,
     SUBS_OF_KIND,
@@ -37,6 +37,7 @@ from handoff_fsm.routing.records import (
     missing_from,
     place_of,
     remove_ticket,
+    with_id,
 )
 from handoff_fsm.routing.segment_tree import MinSegmentTree
 from handoff_fsm.routing.waits import WAIT_TABLE, WaitStatus, WaitTrigger
@@ -54,7 +55,6 @@ class RoutingBooks:
         "_named_checks",
         "_named_waits",
         "_next_ticket",
-        "_past",
         "_queue_list",
         "_queues",
     )
@@ -91,8 +91,6 @@ class RoutingBooks:
         self._dirty: set[str] = set()
         self._next_ticket = 1
         self._named_checks = 0
-        # conversation -> its last routing decisions (`explain.PastDecision`), until forgotten
-        self._past: dict[str, list[PastDecision]] = {}
 
     def _build_queue(self, spec: QueueSpec, order: int) -> QueueRecord:
         if spec.name in self._queues:
@@ -196,7 +194,7 @@ class RoutingBooks:
 
     def held_before(self, conversation: str) -> frozenset[str]:
         rec = self._conversations.get(conversation)
-        return frozenset() if rec is None else frozenset(rec.held_before)
+        return frozenset(() if rec is None else rec.held_before)
 
     def declined(self, conversation: str) -> frozenset[str]:
         """Who declined or let time out an offer of it during its current wait."""
@@ -239,7 +237,8 @@ class RoutingBooks:
 
     def decisions(self, conversation: str) -> tuple[PastDecision, ...]:
         """Its last routing decisions (who was chosen, each member's verdict), oldest first."""
-        return tuple(self._past.get(conversation, ()))
+        rec = self._conversations.get(conversation)
+        return () if rec is None else kept_decisions(rec.past)
 
     def line_priority(self, conversation: str) -> int | None:
         """The priority its place in line was given (the request's, or its queue's)."""
@@ -421,10 +420,14 @@ class RoutingBooks:
         """`agent` holds `rec` now; its load already counts the units."""
         rec.holder = agent.spec.id
         rec.held_in = queue
-        rec.held_before.add(agent.spec.id)
+        rec.held_before = with_id(rec.held_before, agent.spec.id)
         agent.holds.add(rec.id)
         agent.idle_since = now
         self._refresh(agent)
+
+    def _record_decision(self, rec: WaitRecord, q: QueueRecord, chosen: str, now: float) -> None:
+        """Keep the decision with the conversation (the last `KEPT_DECISIONS`)."""
+        rec.past = keep(rec.past, past_decision(rec, q, self._agents, chosen, now))
 
     def _refresh(self, agent: AgentRecord) -> None:
         """Re-key the agent in every queue it belongs to. A queue where it newly became able to
@@ -443,9 +446,7 @@ class RoutingBooks:
 
 def _excluded(rec: WaitRecord) -> list[str]:
     """Who may not take `rec` whatever happens during this wait (its request aside)."""
-    if not rec.declined:
-        return sorted(set(rec.held_before))
-    return sorted(set(rec.held_before) | rec.declined)
+    return sorted({*rec.held_before, *(rec.declined or ())})
 
 
 __all__ = ["RoutingBooks"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.routing.lines import RoutingBooks
-from handoff_fsm.routing.records import AgentRecord, QueueRecord, WaitRecord
+from handoff_fsm.routing.records import AgentRecord, QueueRecord, WaitRecord, with_id
 from handoff_fsm.routing.waits import Assigned, Decision, Offered, WaitTrigger, Withdrawn
 from handoff_fsm.vocabulary import Kind, WithdrawReason
 
@@ -105,9 +105,7 @@ class OfferBooks(RoutingBooks):
             reason = WithdrawReason.TIMEOUT
         withdrawn = self._drop_offer(rec, q, agent, reason)
         agent.missed = agent.missed + 1 if trigger is WaitTrigger.OFFER_TIMEOUT else 0
-        if rec.declined is None:
-            rec.declined = set()
-        rec.declined.add(participant)
+        rec.declined = with_id(rec.declined or (), participant)
         if rec.named == participant:
             self._unname(rec)
         self._make_ready(rec, q)

@@ -17,7 +17,9 @@ Rules (each written once, here):
 from __future__ import annotations
 
 import bisect
+import functools
 import math
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -25,6 +27,9 @@ from handoff_fsm.config import ParticipantSpec, QueueSpec, Requirement
 from handoff_fsm.routing.segment_tree import Key, MinSegmentTree
 from handoff_fsm.routing.waits import WaitStatus
 from handoff_fsm.vocabulary import Kind, PresenceStatus, Strategy, Wanted
+
+if TYPE_CHECKING:  # explain reads these records: imported for the annotation only
+    from handoff_fsm.routing.explain import Kept
 
 
 @attrs.define(slots=True, eq=False)
@@ -74,7 +79,7 @@ class QueueRecord:
         return agent.spec.id in self.trees[agent.spec.kind].leaf_of
 
 
-@attrs.define(slots=True, eq=False)
+@attrs.define(slots=True, eq=False, weakref_slot=False)
 class WaitRecord:
     id: str
     status: WaitStatus  # of the current wait, or of the last one
@@ -84,18 +89,32 @@ class WaitRecord:
     queue: str | None = None  # the line it is in, while waiting
     offer: str | None = None
     offer_expires: float | None = None
-    declined: set[str] | None = None  # allocated on the first decline of a wait
+    declined: tuple[str, ...] | None = None  # sorted; from the first decline of a wait
     holder: str | None = None
     held_in: str | None = None
-    held_before: set[str] = attrs.Factory(set)
+    held_before: tuple[str, ...] = ()  # sorted; a tuple, as it is small (usually one id)
     requires: tuple[Requirement, ...] = ()  # the current (not yet relaxed) requirements
     since: float = 0.0  # when the request began: `for` counts from here
     priority: int | None = None  # as asked (None: the queue's)
     bots_first: bool = False  # a start that asked no kind: any, bots before humans
+    past: Kept = ()  # its last routing decisions (`explain.keep`)
 
     @property
     def sub_line(self) -> int:
         return SUB_NAMED if self.named is not None else SUB_OF_WANTED[self.wanted]
+
+
+def with_id(ids: tuple[str, ...], pid: str) -> tuple[str, ...]:
+    """The sorted `ids` (held before, declined) with `pid` in it. Most conversations are held
+    by one participant only: their 1-tuples are shared (`_alone`), a pickle keeps them shared."""
+    if pid in ids:
+        return ids
+    return _alone(pid) if not ids else tuple(sorted((*ids, pid)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _alone(pid: str) -> tuple[str]:
+    return (pid,)
 
 
 def has_room(agent: AgentRecord, q: QueueRecord) -> bool:
@@ -189,4 +208,5 @@ __all__ = [
     "missing_from",
     "place_of",
     "remove_ticket",
+    "with_id",
 ]

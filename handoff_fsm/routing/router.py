@@ -27,12 +27,10 @@ import heapq
 from handoff_fsm.config import Requirement
 from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.routing.explain import (
-    KEPT_DECISIONS,
     Consideration,
     Explanation,
     consider_one,
     explain_wait,
-    past_decision,
 )
 from handoff_fsm.routing.records import (
     KINDS_OF_WANTED,
@@ -174,9 +172,7 @@ class Router(WorldBooks):
             rec = self._conversations[self._by_ticket[ticket]]
             pid = self._pick(rec, q)
             if pid is not None:
-                past = self._past.setdefault(rec.id, [])
-                past.append(past_decision(rec, q, self._agents, pid, now))
-                del past[:-KEPT_DECISIONS]
+                self._record_decision(rec, q, pid, now)
                 decisions.append(self._give(rec, q, self._agents[pid], now))
             elif sub != SUB_NAMED:
                 self._park(rec, q)
@@ -321,7 +317,6 @@ class Router(WorldBooks):
             return
         self._not_waiting_or_held(rec)
         del self._conversations[conversation]
-        self._past.pop(conversation, None)
 
     # ------------------------------------------------------------------------- checks
 
@@ -357,7 +352,7 @@ class Router(WorldBooks):
                 )
             return
         rec = None if conversation is None else self._conversations.get(conversation)
-        held = rec.held_before if rec is not None else set()
+        held = rec.held_before if rec is not None else ()
         # The members of the kinds asked, by the selection trees' own indexes: counting them and
         # the few that held the conversation before costs O(held), not O(members).
         members = [q.trees[kind].leaf_of for kind in KINDS_OF_WANTED[wanted] if kind in q.trees]

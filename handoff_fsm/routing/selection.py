@@ -102,7 +102,7 @@ def pick(rec: WaitRecord, q: QueueRecord, agents: dict[str, AgentRecord]) -> str
 def _pick_among(
     rec: WaitRecord, q: QueueRecord, agents: dict[str, AgentRecord], kinds: tuple[Kind, ...]
 ) -> str | None:
-    excluded = rec.held_before if not rec.declined else rec.held_before | rec.declined
+    excluded = rec.held_before if not rec.declined else {*rec.declined, *rec.held_before}
     round_robin = q.spec.strategy is Strategy.ROUND_ROBIN
     best: Key | None = None
     wrapped: Key | None = None  # round robin: the best at or before the last pick

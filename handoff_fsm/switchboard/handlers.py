@@ -98,7 +98,8 @@ class Handlers(Moves):
             event.queue, wanted=wanted, named=event.to, requires=event.requires
         )
         record = ConversationRecord(event.conversation, copy_mapping(event.variables))
-        record.transcript.extend(event.transcript)
+        for entry in event.transcript:
+            record.say(entry.sender, entry.text)
         self._conversations[record.id] = record
         self._enqueue(
             record, event.queue, wanted, event.to, requires=event.requires,
@@ -159,7 +160,7 @@ class Handlers(Moves):
     def _set_variable(self, event: SetVariable) -> None:
         record = self._live(event.conversation, "set_variable")
         self._holder_of(record, event.participant, None)
-        record.variables[event.name] = copy_json(event.value)
+        record.merge_variables({event.name: copy_json(event.value)})
 
     def _escalate(self, event: Escalate) -> None:
         record = self._live(event.conversation, "escalate")
@@ -215,7 +216,7 @@ class Handlers(Moves):
         """Merge the hand-over's variables before anyone joins; the next holder sees who handed
         over and why (`context.handover`, only when a reason was given)."""
         if event is not None:
-            record.variables.update(copy_mapping(event.variables))
+            record.merge_variables(copy_mapping(event.variables))
         record.handover = None if reason is None else Handover(sender=sender, reason=reason)
 
     def _accept(self, event: Accept) -> None:
@@ -278,7 +279,7 @@ class Handlers(Moves):
             record = self._conversations[conversation]
             self._fire(record, Trigger.HOLDER_OFFLINE)
             self._remove(record, event.participant)
-            record.proposals.clear()
+            record.proposals = ()
             record.return_bot = None
             queue = self._router.queue_of(conversation)
             assert queue is not None
@@ -300,9 +301,8 @@ class Handlers(Moves):
         if event.supervisor not in record.monitors:
             self._add_monitor(record, event.supervisor)
             self._join(record, event.supervisor, Role.MONITOR)
-        record.proposals.append(
-            Proposal(bot=event.participant, supervisor=event.supervisor, action=event.action)
-        )
+        proposal = Proposal(bot=event.participant, supervisor=event.supervisor, action=event.action)
+        record.proposals = (*record.proposals, proposal)
         self._emit(
             ApprovalRequested(conversation=record.id, to=event.supervisor, action=event.action)
         )
@@ -316,7 +316,7 @@ class Handlers(Moves):
                 ErrorCode.NO_PROPOSAL,
                 f"{event.participant!r} has no pending proposal in conversation {record.id!r}",
             )
-        record.proposals.remove(pending)
+        record.proposals = tuple(p for p in record.proposals if p is not pending)
         approved = isinstance(event, Approve)
         self._emit(Approval(conversation=record.id, to=pending.bot, approved=approved))
 
@@ -355,7 +355,7 @@ class Handlers(Moves):
 
     def _survey_response(self, event: SurveyResponse) -> None:
         record = self._live(event.conversation, "survey_response")
-        record.survey_answers = copy_mapping(event.answers)
+        record.survey_answers = copy_mapping(event.answers) or None
         self._close(record, Trigger.SURVEY_RESPONSE)
 
     def _wrap_up_done(self, event: WrapUpDone) -> None:

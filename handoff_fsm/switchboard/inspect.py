@@ -37,7 +37,7 @@ def proposals_of(board: Switchboard, conversation: str) -> tuple[tuple[str, str,
 
 def survey_answers_of(board: Switchboard, conversation: str) -> dict[str, JsonValue]:
     """The answers of the survey response, if one came (a copy)."""
-    return copy_mapping(board._known(conversation).survey_answers)
+    return copy_mapping(board._known(conversation).survey_answers or {})
 
 
 def pending_timers(board: Switchboard) -> tuple[tuple[float, str, str, str], ...]:

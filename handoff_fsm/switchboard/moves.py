@@ -33,7 +33,6 @@ from handoff_fsm.effects import (
     ContextSet,
     Effect,
     Ended,
-    Entry,
     Greeting,
     Message,
     Offer,
@@ -133,13 +132,13 @@ class Moves:
             self._emit(Greeting(conversation=record.id, to=participant))
 
     def _add_monitor(self, record: ConversationRecord, participant: str) -> None:
-        record.monitors.append(participant)
+        record.monitors = (*record.monitors, participant)
         self._monitoring.setdefault(participant, []).append(record.id)
 
     def _drop_monitor(self, record: ConversationRecord, participant: str) -> None:
         """Stop monitoring; a supervisor that is no longer in the conversation cannot answer."""
-        record.monitors.remove(participant)
-        record.proposals = [p for p in record.proposals if p.supervisor != participant]
+        record.monitors = tuple(m for m in record.monitors if m != participant)
+        record.proposals = tuple(p for p in record.proposals if p.supervisor != participant)
         watched = self._monitoring[participant]
         watched.remove(record.id)
         if not watched:
@@ -159,7 +158,7 @@ class Moves:
             )
 
     def _relay(self, record: ConversationRecord, sender: str, text: str, to: Sequence[str]) -> None:
-        record.transcript.append(Entry(sender=sender, text=text))
+        record.say(sender, text)
         for receiver in to:
             self._emit(Message(conversation=record.id, to=receiver, sender=sender, text=text))
 
@@ -252,7 +251,7 @@ class Moves:
         gets each message once."""
         record.fallbacks = 0
         record.return_bot = None
-        record.proposals.clear()
+        record.proposals = ()
         record.wait_token = self._token()  # the wait is over: its timer goes stale
         if holder in record.monitors:
             self._drop_monitor(record, holder)
@@ -274,7 +273,7 @@ class Moves:
             self._emit(WrapUp(conversation=record.id, to=holder, until=until))
             self._schedule(until, WRAP_UP, record.id, holder, 0)
         self._remove(record, holder)
-        record.proposals.clear()
+        record.proposals = ()
         return holder
 
     def _close(
@@ -286,7 +285,7 @@ class Moves:
             self._withdrawn(self._router.leave(record.id, self.now))
         if self._router.holder(record.id) is not None:
             self._let_go(record, wrap=True)
-        for monitor in list(record.monitors):
+        for monitor in record.monitors:
             self._remove(record, monitor)
             self._drop_monitor(record, monitor)
         record.wait_token = self._token()

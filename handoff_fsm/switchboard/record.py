@@ -7,9 +7,18 @@ approvals, the survey answers, and the tokens that tell a live timer from a stal
 `STEP_STATES` says in which states each step kind is allowed at all.
 
 Rules: the context handed out (`context()`) is a copy sharing nothing mutable with the record.
+A record is small, as the switchboard holds one per live conversation: what most conversations
+never have (monitors, proposals, survey answers) costs nothing until they do (a shared empty
+tuple, or None), and the transcript is one flat list of texts (sender, text, sender, ...): no
+object per line for memory or the garbage collector (`Entry` values are made when a context is
+handed out); so are the variables (name, value, name, ...: a third of a small dict).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from itertools import chain
+from typing import cast
 
 import attrs
 
@@ -70,19 +79,19 @@ class ConversationRecord:
         "wait_token",
     )
 
-    def __init__(self, cid: str, variables: dict[str, JsonValue]) -> None:
+    def __init__(self, cid: str, variables: Mapping[str, JsonValue]) -> None:
         self.id = cid
         self.snapshot = lifecycle.NEW
-        self.variables = variables
-        self.transcript: list[Entry] = []
-        self.monitors: list[str] = []
+        self.variables = _flat(variables)  # flat: name, value, name, value... (`variable_map`)
+        self.transcript: tuple[str, ...] = ()  # sender, text, sender, ... (`say`, `lines`)
+        self.monitors: tuple[str, ...] = ()  # in the order they joined
         self.fallbacks = 0
         self.return_bot: str | None = None  # the bot that handed this conversation to its wait
-        self.proposals: list[Proposal] = []
+        self.proposals: tuple[Proposal, ...] = ()  # oldest first
         self.wait_token = 0
         self.wait_since = 0.0  # when the current (or last) wait began
         self.offer_token = 0
-        self.survey_answers: dict[str, JsonValue] = {}
+        self.survey_answers: dict[str, JsonValue] | None = None  # None: no answers (or none yet)
         self.handover: Handover | None = None  # the last hand-over, when it gave a reason
         self.request_token = 0  # a new request (not a requeue) stales its relax timers
 
@@ -90,12 +99,37 @@ class ConversationRecord:
     def state(self) -> State:
         return self.snapshot.state
 
+    def variable_map(self) -> dict[str, JsonValue]:
+        """The variables by name, in the order they were first set (values not copied)."""
+        flat = self.variables
+        return dict(zip(cast(tuple[str, ...], flat[::2]), flat[1::2], strict=True))
+
+    def merge_variables(self, changes: Mapping[str, JsonValue]) -> None:
+        """Set each of `changes` (already copies), as `dict.update` would."""
+        merged = self.variable_map()
+        merged.update(changes)
+        self.variables = _flat(merged)
+
+    def say(self, sender: str, text: str) -> None:
+        """One more transcript line. A tuple of texts, which the garbage collector does not
+        track, costs a copy per line: nothing at the tens of lines a conversation has."""
+        self.transcript = (*self.transcript, sender, text)
+
+    def lines(self) -> Iterator[tuple[str, str]]:
+        """The transcript as (sender, text), oldest first."""
+        transcript = self.transcript
+        return zip(transcript[::2], transcript[1::2], strict=True)
+
     def context(self) -> Context:
         return Context(
-            variables=copy_mapping(self.variables),
-            transcript=tuple(self.transcript),
+            variables=copy_mapping(self.variable_map()),
+            transcript=tuple(Entry(sender=sender, text=text) for sender, text in self.lines()),
             handover=self.handover,
         )
+
+
+def _flat(variables: Mapping[str, JsonValue]) -> tuple[JsonValue, ...]:
+    return tuple(chain.from_iterable(variables.items()))
 
 
 __all__ = ["STEP_STATES", "ConversationRecord", "Proposal"]

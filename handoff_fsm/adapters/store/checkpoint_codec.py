@@ -55,7 +55,8 @@ from handoff_fsm.events import (
     UpdateQueue,
     WrapUpDone,
 )
-from handoff_fsm.routing import Router
+from handoff_fsm.routing import PastDecision, Router
+from handoff_fsm.routing.explain import kept_decisions
 from handoff_fsm.routing.records import AgentRecord, QueueRecord, WaitRecord
 from handoff_fsm.switchboard import Switchboard
 from handoff_fsm.switchboard import inspect as switchboard_inspect
@@ -82,11 +83,11 @@ _TIMER_HEAP_SLOTS = frozenset({"_heap", "_seq"})
 _TIMER_FIELDS = ("deadline", "seq", "kind", "conversation", "participant", "token")
 _ROUTER_SLOTS = frozenset({
     "_agents", "_by_ticket", "_conversations", "_dirty", "_named_checks", "_named_waits",
-    "_next_ticket", "_queue_list", "_queues", "_past",
+    "_next_ticket", "_queue_list", "_queues",
 })  # fmt: skip
 _ROUTED_FIELDS = frozenset({
     "id", "status", "ticket", "wanted", "named", "queue", "offer", "offer_expires", "declined",
-    "holder", "held_in", "held_before", "requires", "since", "priority", "bots_first",
+    "holder", "held_in", "held_before", "requires", "since", "priority", "bots_first", "past",
 })  # fmt: skip
 _AGENT_FIELDS = frozenset(
     {"spec", "memberships", "presence", "load", "idle_since", "holds", "offers", "missed",
@@ -181,8 +182,8 @@ def encode_conversation(board: Switchboard, cid: str, timers: Sequence[Any]) -> 
         "state": snapshot.state.value,
         "outcome": None if snapshot.outcome is None else snapshot.outcome.value,
         "human_held": snapshot.human_held,
-        "variables": dict(record.variables),
-        "transcript": [[e.sender, e.text] for e in record.transcript],
+        "variables": record.variable_map(),
+        "transcript": [[sender, text] for sender, text in record.lines()],
         "monitors": list(record.monitors),
         "fallbacks": record.fallbacks,
         "return_bot": record.return_bot,
@@ -199,15 +200,22 @@ def encode_conversation(board: Switchboard, cid: str, timers: Sequence[Any]) -> 
                 d.chosen,
                 [[c.participant, c.verdict.value, c.remaining] for c in d.considered],
             ]
-            for d in router_of(board)._past.get(cid, ())
+            for d in _past_of(router_of(board), cid)
         ],
         "offer_token": record.offer_token,
         "wait_since": _number(record.wait_since),
-        "survey_answers": dict(record.survey_answers),
+        "survey_answers": dict(record.survey_answers or {}),
         "timers": [[float(t[0]), t[1], t[2], t[4], t[5]] for t in sorted(timers)],
         "routing": _encode_routed(router_of(board), cid),
     }
     return row
+
+
+def _past_of(router: Router, cid: str) -> tuple[PastDecision, ...]:
+    """Its routing decisions: kept in the conversation's row (not in its routing part), as
+    before they moved onto the routing record."""
+    rec = router._conversations.get(cid)
+    return () if rec is None else kept_decisions(rec.past)
 
 
 def _encode_routed(router: Router, cid: str) -> JsonValue:

@@ -20,12 +20,13 @@ from handoff_fsm import lifecycle
 from handoff_fsm.adapters.store.checkpoint_codec import CODEC_VERSION, router_of
 from handoff_fsm.adapters.store.encoding import config_from_json
 from handoff_fsm.config import Config, Requirement
-from handoff_fsm.effects import Entry, Handover
+from handoff_fsm.effects import Handover
 from handoff_fsm.errors import StoreError
 from handoff_fsm.events import JsonValue, PresenceStatus, Wanted
 from handoff_fsm.lifecycle import Outcome, State
 from handoff_fsm.routing import Consideration, PastDecision, Router, Verdict, WaitStatus
-from handoff_fsm.routing.records import WaitRecord
+from handoff_fsm.routing.explain import Kept, keep
+from handoff_fsm.routing.records import WaitRecord, with_id
 from handoff_fsm.switchboard import Switchboard
 from handoff_fsm.switchboard.record import ConversationRecord, Proposal
 from handoff_fsm.switchboard.timers import Timer
@@ -152,28 +153,27 @@ def load(
             None if outcome is None else c.enum("outcome", Outcome),
             c.flag("human_held"),
         )
-        record.transcript = [
-            Entry(sender=_text(s, c), text=_text(t, c)) for s, t in c.rows("transcript", 2)
-        ]
-        record.monitors = c.texts("monitors")
+        for sender, text in c.rows("transcript", 2):
+            record.say(_text(sender, c), _text(text, c))
+        record.monitors = tuple(c.texts("monitors"))
         record.fallbacks = c.integer("fallbacks")
         record.return_bot = c.opt_text("return_bot")
-        record.proposals = [
+        record.proposals = tuple(
             Proposal(bot=_text(b, c), supervisor=_text(s, c), action=_text(a, c))
             for b, s, a in c.rows("proposals", 3)
-        ]
+        )
         record.wait_token = c.integer("wait_token")
         record.request_token = c.integer("request_token")
         handover = c.data.get("handover")
         if handover is not None:
             sender, reason = _pair(handover, c)
             record.handover = Handover(sender=sender, reason=reason)
-        past = [_past_decision(row, c) for row in c.rows("past", 4)]
-        if past:
-            router._past[cid] = past
+        past: Kept = ()
+        for row in c.rows("past", 4):
+            past = keep(past, _past_decision(row, c))
         record.offer_token = c.integer("offer_token")
         record.wait_since = c.number("wait_since")
-        record.survey_answers = dict(c.mapping("survey_answers"))
+        record.survey_answers = dict(c.mapping("survey_answers")) or None
         for deadline, seq, kind, participant, token in c.rows("timers", 5):
             timers.append(
                 Timer(_num(deadline, c), _int(seq, c), _text(kind, c), cid,
@@ -192,10 +192,10 @@ def load(
                 queue=r.opt_text("queue"),
                 offer=r.opt_text("offer"),
                 offer_expires=r.opt_number("offer_expires"),
-                declined=None if declined is None else set(r.texts("declined")),
+                declined=None if declined is None else _ids(r.texts("declined")),
                 holder=r.opt_text("holder"),
                 held_in=r.opt_text("held_in"),
-                held_before=set(r.texts("held_before")),
+                held_before=_ids(r.texts("held_before")),
                 requires=tuple(
                     Requirement(
                         skill=_text(skill, r),
@@ -207,7 +207,10 @@ def load(
                 since=r.number("since"),
                 priority=None if r.data.get("priority") is None else r.integer("priority"),
                 bots_first=r.flag("bots_first"),
+                past=past,
             )
+        elif past:
+            raise StoreError(f"{c.where}: routing decisions of a conversation unknown to routing")
     heapq.heapify(timers)
     board._timers._heap = timers
     for until, cid in g.rows("ended", 2):
@@ -297,6 +300,14 @@ def _past_decision(row: list[Any], reader: _Reader) -> PastDecision:
         at=_num(at, reader), queue=_text(queue, reader), chosen=_text(chosen, reader),
         considered=verdicts,
     )  # fmt: skip
+
+
+def _ids(texts: list[str]) -> tuple[str, ...]:
+    """Sorted, a lone id shared as the engine shares it (`records.with_id`)."""
+    ids: tuple[str, ...] = ()
+    for pid in texts:
+        ids = with_id(ids, pid)
+    return ids
 
 
 def _text(value: object, reader: _Reader) -> str:
