@@ -475,3 +475,34 @@ def test_a_forgotten_conversation_id_can_start_afresh() -> None:
     started(audit)
     audit.handle(HI)
     assert audit.violations == []
+
+
+def vip_line() -> Auditor:
+    """A queue `vip` of priority 2 whose only member is away: whoever starts there waits."""
+    away = PresenceStatus.AWAY
+    people = [ParticipantSpec(id="rep-1", kind=Kind.HUMAN, capacity=1, presence=away)]
+    queue = QueueSpec(name="vip", members=("rep-1",), priority=2)
+    return Auditor(Switchboard(Config.build(people, [queue], Settings())))
+
+
+def test_fifo_lets_a_wait_on_its_queues_priority_pass_one_that_asked_for_less() -> None:
+    """The fuzzing's false positive (the RelaysToEnded hunt, step 95): c1 asked priority 0 in vip;
+    c2, asking none, waits on vip's priority 2 and is rightly served before c1 (SPEC §3)."""
+    audit = vip_line()
+    audit.handle(Start(conversation="c1", queue="vip", priority=0))
+    audit.handle(Start(conversation="c2", queue="vip"))
+    assert fingerprint(audit.board).queues["vip"].line == ("c2", "c1")
+    assert audit.violations == []
+
+
+def test_fifo_still_sees_a_newcomer_pass_an_earlier_wait_on_the_same_queue_priority() -> None:
+    audit = vip_line()
+    audit.handle(Start(conversation="c1", queue="vip"))
+    before = fingerprint(audit.board)
+    start = Start(conversation="c2", queue="vip")
+    audit.handle(start)  # both wait on vip's priority 2: c1 first
+    after = with_line(fingerprint(audit.board), "vip", ("c2", "c1"))
+    found = crafted(audit, start, before=before, after=after)
+    assert [(v.invariant, v.conversation) for v in found if v.invariant == "fifo"] == [
+        ("fifo", "c2")
+    ]

@@ -198,6 +198,13 @@ class World:
             return False
         return all(r.met_by(spec.skills) for r in conv.requires)
 
+    def priority(self, conv: ConversationPrint) -> int:
+        """The priority it waits on (SPEC §3): its request's, else its queue's, else 0."""
+        if conv.priority is not None:
+            return conv.priority
+        queue = self.queues.get(conv.queue or "")
+        return 0 if queue is None else queue.priority
+
     def has_room(self, pid: str, queue: str, world: Fingerprint) -> bool:
         seat = world.participants.get(pid)
         return (

@@ -147,8 +147,9 @@ class OneOffer(RosterCheck):
 
 
 class Fifo(Check):
-    """Within a queue the line keeps arrival order, and a later arrival is never given a participant
-    that an earlier conversation, still waiting, could have taken.
+    """Within a queue the line keeps arrival order among waits of one priority (the request's,
+    else the queue's), and a later arrival is never given a participant that an earlier
+    conversation, still waiting, could have taken.
     """
 
     name = "fifo"
@@ -197,12 +198,18 @@ class Fifo(Check):
                             step, cid, f"back in {name} without its original place in line"
                         )
                 elif any(
-                    other in kept and _priority(step, other) >= _priority(step, cid)
+                    other in kept and self._priority(step, other) >= self._priority(step, cid)
                     for other in queue.line[at + 1 :]
                 ):
                     yield self.violation(
                         step, cid, f"joined {name} ahead of conversations already waiting"
                     )
+
+    def _priority(self, step: StepRecord, cid: str) -> int:
+        """The priority it waits on: a wait that asked none takes its queue's (SPEC §3), so it
+        may rightly pass an earlier one of the same queue that asked for less."""
+        conv = step.after.conversations.get(cid)
+        return 0 if conv is None else self.world.priority(conv)
 
     def _picks(self, step: StepRecord) -> Iterator[tuple[str, str, str]]:
         """(conversation, participant, queue) for every routing pick in the step."""
@@ -246,11 +253,6 @@ class Fifo(Check):
                         f"while {earlier} was waiting and could take {pid}"
                     )
                     yield self.violation(step, earlier, detail)
-
-
-def _priority(step: StepRecord, cid: str) -> int:
-    conv = step.after.conversations.get(cid)
-    return 0 if conv is None else conv.priority or 0
 
 
 class WorkConserving(Check):

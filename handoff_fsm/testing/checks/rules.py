@@ -30,15 +30,8 @@ from handoff_fsm.events import (
     Transfer,
 )
 from handoff_fsm.testing.checks.base import Check, StepRecord, Violation, World
-from handoff_fsm.testing.fingerprint import ConversationPrint, Fingerprint
+from handoff_fsm.testing.fingerprint import Fingerprint
 from handoff_fsm.vocabulary import PresenceStatus, WithdrawReason
-
-
-def _effective_priority(world: World, conv: ConversationPrint) -> int:
-    if conv.priority is not None:
-        return conv.priority
-    queue = world.queues.get(conv.queue or "")
-    return 0 if queue is None else queue.priority
 
 
 def _picks(step: StepRecord) -> Iterator[tuple[str, str, str]]:
@@ -74,7 +67,7 @@ class PriorityOrder(Check):
         after = step.after
         for name, line in after.queues.items():
             ranks = [
-                _effective_priority(self.world, after.conversations[cid])
+                self.world.priority(after.conversations[cid])
                 for cid in line.line
                 if cid in after.conversations
             ]
@@ -87,7 +80,7 @@ class PriorityOrder(Check):
             picked = after.conversations.get(cid)
             if picked is None:
                 continue
-            mine = _effective_priority(self.world, picked)
+            mine = self.world.priority(picked)
             yield from self._passed_over(step, cid, pid, queue, mine, touched)
 
     def _passed_over(
@@ -107,12 +100,12 @@ class PriorityOrder(Check):
                     and was.offer is None
                     and now.offer is None
                     and now.queue == other_name
-                    and _effective_priority(self.world, now) > mine
+                    and self.world.priority(now) > mine
                     and self.world.eligible_by_request(pid, other_name, now)
                 ):
                     detail = (
                         f"{pid} went to {cid} (priority {mine}) while {other_cid} "
-                        f"(priority {_effective_priority(self.world, now)}) waited in {other_name}"
+                        f"(priority {self.world.priority(now)}) waited in {other_name}"
                     )
                     yield self.violation(step, other_cid, detail)
 
