@@ -18,7 +18,15 @@ from handoff_fsm.adapters.scenario import parse_scenario
 from handoff_fsm.adapters.store import encode_event, event_from_json
 from handoff_fsm.config import Config, Kind, ParticipantSpec, QueueSpec, Requirement, Settings
 from handoff_fsm.errors import ScenarioError
-from handoff_fsm.events import Escalate, Start, Transfer
+from handoff_fsm.events import (
+    Accept,
+    End,
+    Escalate,
+    RemoveParticipant,
+    Start,
+    Tick,
+    Transfer,
+)
 from handoff_fsm.switchboard import StepStatus, Switchboard
 from handoff_fsm.vocabulary import Strategy, Wanted
 
@@ -494,3 +502,27 @@ def test_the_explain_command_prints_the_decisions_up_to_a_step(
     assert out[1].split() == ["0", "0", "support", "rep-1", "chosen"]
     assert out[2].split() == ["rep-2", "ranked_lower"]
     assert main(["explain", str(path), "--conversation", "c9"]) == 2
+
+
+def test_a_human_removed_during_its_wrap_up_leaves_no_timer_that_names_it() -> None:
+    """Removing a human sets it offline first, which ends its wrap-up: the wrap-up's timer is
+    stale, and asking when the next timer is due must not ask routing about the removed human."""
+    lines = run(
+        WRAP.replace("  - start: {conversation: c2, queue: support}\n", "")
+        + "  - remove_participant: {participant: rep-1}\n  - tick: {now: 100}\n"
+    )
+    assert [line["kind"] for line in lines if line.get("kind") == "error"] == []
+    board = Switchboard(
+        Config.build(
+            [ParticipantSpec(id="rep-1", kind=Kind.HUMAN, capacity=1)],
+            [QueueSpec(name="support", members=("rep-1",), wrap_up=60)],
+            Settings(),
+        )
+    )
+    board.handle(Start(conversation="c1", queue="support"), now=0)
+    board.handle(Accept(conversation="c1", participant="rep-1"), now=1)
+    board.handle(End(conversation="c1", participant="rep-1"), now=2)
+    assert board.next_deadline() == 62
+    board.handle(RemoveParticipant(participant="rep-1"), now=3)
+    assert board.next_deadline() is None
+    board.handle(Tick(now=100))

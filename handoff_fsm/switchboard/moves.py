@@ -331,6 +331,8 @@ class Moves:
 
     def _timer_is_live(self, timer: Timer) -> bool:
         if timer.kind == WRAP_UP:
+            if not self._router.knows(timer.participant):  # removed: offline ended the wrap-up
+                return False
             wrapping = self._router.wrapping(timer.participant)
             return wrapping.get(timer.conversation) == timer.deadline
         record = self._conversations.get(timer.conversation)
