@@ -46,6 +46,17 @@ def test_property_range_queries_match_brute_force_after_updates(
     skip = sorted(data.draw(st.sets(st.integers(0, len(leaves) - 1), max_size=5)))
     assert tree.best_in(lo, hi) == brute(leaves, lo, hi, set())
     assert tree.best_outside(lo, hi, skip) == brute(leaves, lo, hi, set(skip))
+    refused = data.draw(st.sets(st.integers(0, len(leaves) - 1), max_size=len(leaves)))
+    assert tree.best_where(lo, hi, lambda leaf: leaf not in refused) == brute(
+        leaves, lo, hi, refused
+    )
+
+
+def test_a_best_first_search_visits_log_n_nodes_per_refused_leaf() -> None:
+    size = 1 << 16
+    tree = build([(float(i), i) for i in range(size)])
+    assert tree.best_where(0, size, lambda leaf: leaf >= 50) == (50.0, 50)
+    assert tree.visits <= 51 * 2 * 17  # each refused leaf opens at most one path to a leaf
 
 
 def test_a_query_visits_logarithmically_many_nodes() -> None:

@@ -11,6 +11,9 @@ Rules: keys are totally ordered tuples; smaller is better; pure data, no I/O, pi
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Callable
+
 import attrs
 
 #: A member's rank in one queue: (strategy value, position in the queue). Smaller is better;
@@ -108,3 +111,27 @@ class MinSegmentTree:
             result = lesser(result, self.best_in(start, leaf))
             start = leaf + 1
         return lesser(result, self.best_in(start, hi))
+
+    def best_where(self, lo: int, hi: int, accept: Callable[[int], bool]) -> Key | None:
+        """The best key among leaves [lo, hi) whose leaf `accept` takes, best first: a node on
+        the heap carries the best key beneath it, a lower bound for its leaves in the range,
+        so the first leaf taken off the heap and accepted is the answer. O((k + 1) log n) for
+        the k better-ranked leaves refused, where asking `best_outside` again after each
+        refusal would cost O(k^2 log n)."""
+        nodes = self.nodes
+        if lo >= hi or nodes[1] is None:
+            return None
+        heap: list[tuple[Key, int, int, int]] = [(nodes[1], 1, 0, self.width)]
+        while heap:
+            key, node, first, end = heapq.heappop(heap)  # node covers leaves [first, end)
+            self.visits += 1
+            if end - first == 1:
+                if accept(first):
+                    return key
+                continue
+            mid = (first + end) // 2
+            for child, a, b in ((2 * node, first, mid), (2 * node + 1, mid, end)):
+                child_key = nodes[child]
+                if child_key is not None and a < hi and b > lo:
+                    heapq.heappush(heap, (child_key, child, a, b))
+        return None

@@ -131,17 +131,18 @@ def _best_meeting(
     hi: int,
     skip: list[int],
 ) -> Key | None:
-    """The best key in [lo, hi) outside `skip` whose member meets the requirements: the best
-    that does not is skipped and the search repeats, so the cost grows with the better-ranked
-    members that lack a skill, not with the queue."""
-    while True:
-        found = tree.best_outside(lo, hi, skip)
-        if found is None or not rec.requires:
-            return found
-        pid = q.spec.members[found[1]]
-        if meets(agents[pid], rec.requires):
-            return found
-        bisect.insort(skip, tree.leaf_of[pid])
+    """The best key in [lo, hi) outside `skip` whose member meets the requirements. With
+    requirements the tree is searched best first, refusing the members that lack a skill on the
+    way, so the cost grows with the better-ranked members that lack one, not with the queue."""
+    if not rec.requires:
+        return tree.best_outside(lo, hi, skip)
+    skipped, requires = set(skip), rec.requires
+    members, positions = q.spec.members, tree.positions
+    return tree.best_where(
+        lo,
+        hi,
+        lambda leaf: leaf not in skipped and meets(agents[members[positions[leaf]]], requires),
+    )
 
 
 def sub_line_servable(q: QueueRecord, sub: int) -> bool:
