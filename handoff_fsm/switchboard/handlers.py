@@ -103,7 +103,7 @@ class Handlers(Moves):
         self._conversations[record.id] = record
         self._enqueue(
             record, event.queue, wanted, event.to, requires=event.requires,
-            priority=event.priority, bots_first=event.kind is None,
+            priority=event.priority, bots_first=event.kind is None, checked=True,
         )  # fmt: skip
         self._serve()
         if record.state is State.NEW:

@@ -178,17 +178,22 @@ class Moves:
         priority: int | None = None,
         since: float | None = None,
         bots_first: bool = False,
+        checked: bool = False,
     ) -> None:
         """Put a conversation in a queue's line and start its wait timer, and a relax timer for
-        each requirement with `for` (a new request, `since` None, stales the old ones)."""
+        each requirement with `for` (a new request, `since` None, stales the old ones).
+        `checked`: the caller already asked `check_request` (a start checks before it makes
+        the record)."""
         self._router.enqueue(
             record.id, queue, self.now, wanted=wanted, named=named, requires=requires,
-            priority=priority, since=since, check=since is None, bots_first=bots_first,
+            priority=priority, since=since, check=since is None and not checked,
+            bots_first=bots_first,
         )  # fmt: skip
         if since is None:
             record.request_token = self._token()
-        for deadline in self._router.relax_deadlines(record.id):
-            self._schedule(deadline, RELAX, record.id, "", record.request_token)
+        if requires:
+            for deadline in self._router.relax_deadlines(record.id):
+                self._schedule(deadline, RELAX, record.id, "", record.request_token)
         self._wait_begins(record, queue)
 
     def _token(self) -> int:
