@@ -43,7 +43,7 @@ $(VENV)/.mutation: $(INSTALLED)
 	touch $@
 
 mutate: $(VENV)/.mutation
-	$(BIN)/python mutation/run.py $(if $(ALL),--all)
+	$(BIN)/python mutation/run.py $(if $(ALL),--all) $(if $(ONLY),--only "$(ONLY)")
 
 diagrams: $(INSTALLED)
 	$(BIN)/handoff-fsm diagrams --out diagrams

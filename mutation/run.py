@@ -25,6 +25,7 @@ Rules:
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import glob
 import io
 import json
@@ -353,6 +354,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="test every mutant, not a sample")
     parser.add_argument("--sample", type=int, help="mutants to sample (config: run.sample)")
     parser.add_argument("--seed", type=int, help="the sample's seed (config: run.seed)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="PATTERN",
+        help="test only the mutants whose name matches (fnmatch, repeatable), e.g. "
+        "'handoff_fsm.routing.world.*' or 'handoff_fsm.lifecycle.x_step__mutmut_*': the loop "
+        "for killing one module's survivors",
+    )
     parser.add_argument("--jobs", type=int, help="parallel mutant runs (0: one per CPU)")
     parser.add_argument("--config", type=Path, default=HERE / "config.toml")
     parser.add_argument("--out", type=Path, default=HERE, help="where report.md/json go")
@@ -388,7 +397,14 @@ def main(argv: list[str] | None = None) -> int:
     if not (WORK / "mutants" / "mutmut-stats.json").exists() or not names:
         log = WORK / "mutmut.log"
         sys.exit(f"mutate: mutmut made no mutants or could not run the tests; see {log}")
-    chosen = names if args.all else sorted(random.Random(seed).sample(names, min(size, len(names))))
+    if args.only:
+        chosen = [n for n in names if any(fnmatch.fnmatch(n, p) for p in args.only)]
+        if not chosen:
+            sys.exit(f"mutate: no mutant matches {args.only}")
+    elif args.all:
+        chosen = names
+    else:
+        chosen = sorted(random.Random(seed).sample(names, min(size, len(names))))
     if not args.report_only:
         print(f"mutate: {len(names)} mutants; testing {len(chosen)} with {jobs} jobs")
         mutmut(["run", "--max-children", str(jobs), *chosen], env)
@@ -396,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     report = Report(
         tool="mutmut " + _version("mutmut"),
         seed=seed,
-        sample=None if args.all else len(chosen),
+        sample=None if args.all and not args.only else len(chosen),
         targets=targets,
         tests=tests,
         seconds=0.0,
