@@ -20,12 +20,12 @@ window's growth and hide it), and the gigabytes of the pause figure go back to t
   `harness.retained_bytes` in a forked child: `tracemalloc` only while the copy is made, since
   tracing six million steps would slow them several times over). The copy is deterministic (no
   allocator noise), so this figure carries the target: the last window within 10% of the first.
-  Beside it the
-  process's resident set (/proc/self/statm, after a full collection, less what it was before the
-  switchboard existed): what an operator's graph shows, fragmentation and the slack of tables a
-  copy would not have included, but some 10% up or down from one window to the next as the
-  allocator keeps or returns arenas; no target reads it. The conversations held (live, and ended
-  ones waiting for retention) and the step ids remembered are reported with them.
+  Beside it the process's resident set (/proc/self/statm, after a full collection, less what it
+  was before the switchboard existed): what an operator's graph shows, fragmentation and the
+  slack of tables a copy would not have included, but it moves by several percent from one
+  window to the next as the allocator keeps or returns arenas; no target reads it. The
+  conversations held (live, and ended ones waiting for retention) and the step ids remembered
+  are reported with them.
 - Step time per window: each `Switchboard.handle` is timed on its own (`perf_counter_ns`, the
   crowd's bookkeeping outside), summed in chunks of `CHUNK` steps, and the figure is the median
   over the window's chunks of a chunk's mean step time (the switchboard suite's measure: a chunk's
@@ -93,28 +93,35 @@ FULL_SIZES = Sizes(conversations=1_000_000, live=10_000, pause_live=1_000_000)
 QUICK_SIZES = Sizes(conversations=20_000, live=200, pause_live=20_000)
 
 
-def _child(*args: str) -> Any:
-    """Run `main` in a fresh interpreter (a clean heap and resident set) and read its JSON."""
-    done = subprocess.run(
+def _child(log: Log, *args: str) -> Any:
+    """Run `main` in a fresh interpreter (a clean heap and resident set), its progress to `log`,
+    and read its JSON."""
+    with subprocess.Popen(
         [sys.executable, "-m", "benchmarks.longrun_figures", *args],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"longrun {' '.join(args)} failed: {done.stderr.strip()}")
-    return json.loads(done.stdout)
+    ) as child:
+        assert child.stdout is not None and child.stderr is not None
+        said: list[str] = []
+        for line in child.stderr:  # as it comes; the JSON is one line, at the end
+            said.append(line.rstrip())
+            log(said[-1])
+        out = child.stdout.read()
+    if child.returncode != 0:
+        raise RuntimeError(f"longrun {' '.join(args)} failed: {' / '.join(said[-5:])}")
+    return json.loads(out)
 
 
 def run(settings: Settings, log: Log = lambda _: None) -> SuiteResult:
     sizes = QUICK_SIZES if settings.quick else FULL_SIZES
     log(f"longrun: steady state, {sizes.conversations:,} conversations, {sizes.live:,} live")
     started = time.perf_counter()
-    windows: list[dict[str, Any]] = _child("steady", str(sizes.conversations), str(sizes.live))
+    windows: list[dict[str, Any]] = _child(log, "steady", str(sizes.conversations), str(sizes.live))
     steady_s = time.perf_counter() - started
     log(f"longrun: GC pause, {sizes.pause_live:,} live conversations")
     started = time.perf_counter()
-    paused: dict[str, Any] = _child("pause", str(sizes.pause_live))
+    paused: dict[str, Any] = _child(log, "pause", str(sizes.pause_live))
     pause_s = time.perf_counter() - started
     return suite_result(sizes, windows, paused, steady_s, pause_s)
 

@@ -133,7 +133,8 @@ class Window:
     ids: int = 0  # step ids it remembers then
 
     def as_json(self) -> dict[str, float | int]:
-        q1, median, q3 = statistics.quantiles(self.chunks, n=4, method="inclusive")
+        chunks = self.chunks * 2 if len(self.chunks) == 1 else self.chunks
+        q1, median, q3 = statistics.quantiles(chunks, n=4, method="inclusive")
         return {
             "traced": self.traced,
             "resident": self.resident,
@@ -281,7 +282,12 @@ def steady(conversations: int, live: int, log: Log = lambda _: None) -> list[Win
                 window.cpu_share.append(min(1.0, (now_cpu - cpu) / max(1, now_wall - wall)))
                 window.steps += count
                 total, count, cpu, wall = 0, 0, now_cpu, now_wall
-        window.steps += count
+        if count:  # the window's last, shorter chunk
+            window.chunks.append(total / count / 1000)
+            window.cpu_share.append(
+                min(1.0, (time.thread_time_ns() - cpu) / max(1, time.perf_counter_ns() - wall))
+            )
+            window.steps += count
         gc.collect()
         window.resident = resident_bytes() - base
         window.traced = _copy_bytes(board)
@@ -290,8 +296,7 @@ def steady(conversations: int, live: int, log: Log = lambda _: None) -> list[Win
         windows.append(window)
         log(
             f"longrun: {goal:,} conversations, {window.traced / 1e6:.1f} MB traced,"
-            f" {window.resident / 1e6:.1f} MB resident, {statistics.median(window.chunks):.1f}"
-            " us/step"
+            f" {window.resident / 1e6:.1f} MB resident, {window.as_json()['step_us']:.1f} us/step"
         )
     if crowd.refused:
         raise AssertionError(f"{crowd.refused} steps of the steady state were refused")
