@@ -90,7 +90,7 @@ class Sizes:
 
 FULL_SIZES = Sizes(conversations=1_000_000, live=10_000, pause_live=1_000_000)
 #: A window is ten times the live conversations in both, so the first ends well past retention.
-QUICK_SIZES = Sizes(conversations=20_000, live=200, pause_live=20_000)
+QUICK_SIZES = Sizes(conversations=10_000, live=100, pause_live=10_000)
 
 
 def _child(log: Log, *args: str) -> Any:
