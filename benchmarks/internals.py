@@ -23,6 +23,7 @@ __all__ = [
     "conversations",
     "line_length",
     "pending_timers",
+    "remembered_ids",
     "router_of",
     "state_of",
 ]
@@ -52,3 +53,9 @@ def conversations(board: Switchboard) -> tuple[str, ...]:
 def pending_timers(board: Switchboard) -> tuple[tuple[float, str, str, str], ...]:
     """The timers not yet fired (the tests check a warm center has some)."""
     return switchboard_inspect.pending_timers(board)
+
+
+def remembered_ids(board: Switchboard) -> int:
+    """How many step ids the switchboard remembers (the long-run suite shows the dedup window
+    keeps them bounded)."""
+    return len(board._seen_ids)

@@ -49,6 +49,7 @@ SUITES: tuple[Suite, ...] = (
     Suite(
         "postgres", "benchmarks.postgres_figures", "serve --store postgresql:// with 1-3 processes"
     ),
+    Suite("longrun", "benchmarks.longrun_figures", "1M conversations with retention, GC pause"),
 )
 
 

@@ -7,6 +7,7 @@ Every loop is bounded in count and time.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 from collections.abc import Iterator
@@ -14,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from service_server import CONFIG, Server, need_service, running
+from service_server import CONFIG, Server, center_config, need_service, running
 
 need_service()
 
 import httpx  # noqa: E402
 
-from handoff_fsm.service.app import MAX_BODY  # noqa: E402
+from handoff_fsm.service.app import MAX_BODY, Service  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +58,22 @@ def feed(client: httpx.Client, center: str, **params: Any) -> list[dict[str, Any
 
 def start(conversation: str, queue: str = "support", **meta: Any) -> dict[str, Any]:
     return {"start": {"conversation": conversation, "queue": queue}, **meta}
+
+
+def test_start_up_freezes_what_it_restored(tmp_path: Path) -> None:
+    async def started() -> int:
+        service = Service(tmp_path)
+        await service.put("c", center_config())
+        await service.stop()
+        gc.unfreeze()
+        again = Service(tmp_path)
+        await again.start()
+        frozen = gc.get_freeze_count()
+        await again.stop()
+        return frozen
+
+    assert asyncio.run(started()) > 0
+    gc.unfreeze()
 
 
 # -- centers

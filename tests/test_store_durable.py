@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import math
 import sqlite3
@@ -60,6 +61,20 @@ def test_checkpoints_follow_every_n_steps_and_close(tmp_path: Path) -> None:
     assert _checkpoint_seq(path) == 8  # on close
     with DurableSwitchboard(Store.open(path), checkpoint_every=3) as board:
         assert board.restored_from == 8
+
+
+def test_the_restored_state_is_frozen_out_of_the_collectors_sight(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with DurableSwitchboard(Store.create(path, CONFIG)) as board:
+        board.handle(Start(conversation="c1", queue="q1"), now=1)
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    with DurableSwitchboard(Store.open(path)) as board:
+        assert board.state_of("c1") is not None
+        assert gc.get_freeze_count() > 0
+        restored = board.switchboard
+        assert not any(tracked is restored for tracked in gc.get_objects())  # frozen
+    gc.unfreeze()
 
 
 def test_a_refused_step_is_logged_then_raised_with_the_timeouts_that_fired(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import time
 from collections.abc import AsyncIterator
@@ -85,6 +86,7 @@ class Service:
 
     async def start(self) -> None:
         await self.centers.open_all()
+        gc.freeze()  # what start-up made lives as long as the service: no full collection walks it
         for center in self.centers.all():
             self._start_timers(center)
 

@@ -22,6 +22,7 @@ Rules:
 
 from __future__ import annotations
 
+import gc
 import os
 from types import TracebackType
 
@@ -55,6 +56,9 @@ class StepWriter:
         if not store.writable:
             raise StoreError(f"{store.path}: a durable switchboard needs a writable store")
         restored = restore(store)
+        # The restored state lives as long as the process: out of the collector's sight, a full
+        # collection walks only what comes after (seconds at a million conversations otherwise).
+        gc.freeze()
         self.store = store
         self.board = restored.switchboard
         self.restored_from = restored.snapshot_seq
