@@ -254,6 +254,12 @@ def collect(names: list[str]) -> list[Mutant]:
     return mutants
 
 
+def equivalent_files() -> list[Path]:
+    """`equivalent.toml` and one `equivalent_<area>.toml` per area of the core (so that people
+    killing the survivors of different modules never edit the same file)."""
+    return [HERE / "equivalent.toml", *sorted(HERE.glob("equivalent_*.toml"))]
+
+
 def load_equivalents(path: Path) -> list[dict[str, str]]:
     if not path.exists():
         return []
@@ -419,9 +425,8 @@ def main(argv: list[str] | None = None) -> int:
         generated=len(names),
     )
     report.mutants = collect(chosen)
-    report.unused_equivalents = mark_equivalents(
-        report.mutants, load_equivalents(HERE / "equivalent.toml")
-    )
+    entries = [e for path in equivalent_files() for e in load_equivalents(path)]
+    report.unused_equivalents = mark_equivalents(report.mutants, entries)
     summarise(report)
     report.seconds = round(time.monotonic() - started, 1)
     previous = args.out / "report.json"
