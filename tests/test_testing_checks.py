@@ -506,3 +506,24 @@ def test_fifo_still_sees_a_newcomer_pass_an_earlier_wait_on_the_same_queue_prior
     assert [(v.invariant, v.conversation) for v in found if v.invariant == "fifo"] == [
         ("fifo", "c2")
     ]
+
+
+def test_priority_order_does_not_count_a_human_accepting_an_earlier_offer_as_a_pick() -> None:
+    """The IdlesAfterDecline hunt's false positive (step 7): rep-4 was offered c2 before c1, of a
+    higher priority, began to wait in another of its queues; accepting c2 later is not passing
+    c1 over (the pick was the offer), even though rep-4 would be eligible for c1."""
+    people = [
+        ParticipantSpec(id="bot-a", kind=Kind.BOT, capacity=5),
+        ParticipantSpec(id="rep-4", kind=Kind.HUMAN, capacity=1),
+    ]
+    queues = [
+        QueueSpec(name="care", members=("bot-a", "rep-4")),
+        QueueSpec(name="vip", members=("rep-4",)),
+    ]
+    audit = Auditor(Switchboard(Config.build(people, queues, Settings())))
+    audit.handle(Start(conversation="c2", queue="vip"), now=0)  # offered to rep-4
+    audit.handle(Start(conversation="c1", queue="care"), now=1)  # bot-a holds it
+    audit.handle(Escalate(conversation="c1", participant="bot-a", priority=3), now=2)
+    audit.handle(Accept(conversation="c2", participant="rep-4"), now=3)
+    assert fingerprint(audit.board).queues["care"].line == ("c1",)
+    assert audit.violations == []

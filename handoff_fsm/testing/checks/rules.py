@@ -34,9 +34,10 @@ from handoff_fsm.testing.fingerprint import Fingerprint
 from handoff_fsm.vocabulary import PresenceStatus, WithdrawReason
 
 
-def _picks(step: StepRecord) -> Iterator[tuple[str, str, str]]:
+def _picks(step: StepRecord, world: World) -> Iterator[tuple[str, str, str]]:
     """(conversation, participant, queue) for each routing pick of the step: an offer, or a bot
-    joining as holder a conversation that was in a line (not the bot taking it back)."""
+    joining as holder a conversation that was in a line (not the bot taking it back). A human
+    joining as holder is accepting an offer: the pick was the offer, made earlier."""
     for effect in step.effects:
         cid = effect.conversation
         if cid is None:
@@ -50,6 +51,7 @@ def _picks(step: StepRecord) -> Iterator[tuple[str, str, str]]:
             and was is not None
             and was.queue is not None
             and effect.to != was.return_bot
+            and world.kind(effect.to) is Kind.BOT
         ):
             now = step.after.conversations.get(cid)
             if now is not None and now.held_in is not None:
@@ -76,7 +78,7 @@ class PriorityOrder(Check):
                     step, None, f"line of {name} is not in priority order: {list(line.line)}"
                 )
         touched = {effect.conversation for effect in step.effects}
-        for cid, pid, queue in _picks(step):
+        for cid, pid, queue in _picks(step, self.world):
             picked = after.conversations.get(cid)
             if picked is None:
                 continue
@@ -118,7 +120,7 @@ class RequirementsMet(Check):
     name = "requirements_met"
 
     def observe(self, step: StepRecord) -> Iterator[Violation]:
-        for cid, pid, _ in _picks(step):
+        for cid, pid, _ in _picks(step, self.world):
             conv = step.after.conversations.get(cid)
             spec = self.world.participants.get(pid)
             if conv is None or spec is None:
