@@ -159,7 +159,7 @@ def step(
         snapshot.state,
         trigger,
         _ALLOWED[snapshot.state],
-        detail=f"no guard combination holds for facts {sorted(holding)}",
+        detail=f"no guard combination holds for facts {sorted(str(g) for g in holding)}",
     )
 
 

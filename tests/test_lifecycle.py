@@ -128,8 +128,12 @@ def test_a_model_that_differs_from_the_code_is_refused() -> None:
     raw = yaml.safe_load((bundled_models_dir() / "lifecycle.yaml").read_text())
     raw["transitions"].append({"trigger": "teleport", "source": ["new"], "dest": "ended"})
     edited = parse_model(raw, "edited.yaml")
-    with pytest.raises(ModelError, match=r"edited.yaml: transitions: .*teleport"):
+    with pytest.raises(ModelError) as caught:
         lifecycle.compile_table(edited)
+    assert str(caught.value) == (
+        "edited.yaml: transitions: differs from handoff_fsm.lifecycle "
+        "(missing: [], unknown: ['teleport'])"
+    )
     assert lifecycle.compile_table(model)
 
 
@@ -156,3 +160,44 @@ def test_compiling_the_bundled_model_gives_the_table_step_runs_on() -> None:
     """The table is compiled at import; compiling again must give it rule for rule (state,
     trigger, guards, destination, outcome and the snapshots each rule leads to)."""
     assert lifecycle.compile_table(load_bundled("lifecycle")) == lifecycle._TABLE
+
+
+def test_compiling_interns_each_snapshot_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compiled again, the table leads to the very snapshot objects step runs on; compiled into
+    an empty intern table, it makes each snapshot once, with its state, outcome and human_held."""
+    again = lifecycle.compile_table(load_bundled("lifecycle"))
+    pairs = zip(_results(again), _results(lifecycle._TABLE), strict=True)
+    assert all(mine is theirs for mine, theirs in pairs)
+    monkeypatch.setattr(lifecycle, "_INTERNED", {})
+    fresh = lifecycle.compile_table(load_bundled("lifecycle"))
+    assert fresh == lifecycle._TABLE
+    assert len({id(s) for s in _results(fresh)}) == len(set(_results(fresh))) > 1
+    assert {(s.state, s.outcome, s.human_held): s for s in _results(fresh)} == lifecycle._INTERNED
+
+
+def _results(table: dict[tuple[State, Trigger], tuple[lifecycle._Rule, ...]]) -> list[Snapshot]:
+    return [snap for rules in table.values() for rule in rules for snap in rule.results]
+
+
+def test_a_model_whose_guards_all_fail_refuses_naming_the_facts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bundled model always has a rule that applies; a model without the unguarded cancel
+    row (abandon when no bot is left) refuses such a cancel, naming the facts that held."""
+    raw = yaml.safe_load((bundled_models_dir() / "lifecycle.yaml").read_text())
+    del raw["transitions"][12]
+    monkeypatch.setattr(
+        lifecycle, "_TABLE", lifecycle.compile_table(parse_model(raw, "edited.yaml"))
+    )
+    allowed = "agent_accepts, bot_takes, cancel, customer_left, wait_timeout"
+    for held, facts in ((False, "[]"), (True, "['human_held_before']")):
+        waiting = Snapshot(state=State.WAITING, human_held=held)
+        with pytest.raises(TriggerRefused) as caught:
+            lifecycle.step(waiting, Trigger.CANCEL)
+        assert str(caught.value) == (
+            f"trigger 'cancel' is not allowed in state 'waiting' (no guard combination holds "
+            f"for facts {facts}); allowed there: {allowed}"
+        )
+        assert (caught.value.state, caught.value.trigger) == ("waiting", "cancel")
+        assert not lifecycle.can_step(waiting, Trigger.CANCEL)
+        assert lifecycle.can_step(waiting, Trigger.CANCEL, frozenset({Guard.BOT_TO_RETURN_TO}))

@@ -4,10 +4,11 @@ structure of a healthy router and expects `audit`'s exact message.
 Theory of operation: `healthy()` builds a router with one of everything (a bot holding c1, two
 offers out, c2 to h2 and c3 to h1, and c4 waiting ready in the human sub-line, naming h1); it
 audits clean. Each `CORRUPTIONS` entry breaks one structure in place (participant loads, holds,
-offers and presence; a conversation's hold, offer, deadline, status, ticket and name; the lines,
-the ready sub-lines, the ticket index, the named index, the next ticket, the segment trees'
-leaves and nodes) and lists the messages `audit` must give, no more and no fewer. The records are
-reached through the router's private fields on purpose: this is the one place that reaches in.
+offers and presence; a conversation's hold, offer, deadline, status, ticket and name, and the
+queue of a hold or an offer; the lines and the ready sub-lines, out of order or with a ticket
+twice; the ticket index, the named index, the next ticket, the segment trees' leaves and nodes)
+and lists the messages `audit` must give, no more and no fewer. The records are reached through
+the router's private fields on purpose: this is the one place that reaches in.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 
 import pytest
 
-from handoff_fsm.config import Kind, ParticipantSpec, QueueSpec
+from handoff_fsm.config import Kind, ParticipantSpec, QueueSpec, Requirement
 from handoff_fsm.events import PresenceStatus, Wanted
 from handoff_fsm.routing import Router
 from handoff_fsm.routing import inspect as routing_inspect
@@ -74,6 +75,20 @@ def presence_offline_holding(r: Router) -> None:
     r._agents["b1"].presence = PresenceStatus.OFFLINE
 
 
+def presence_offline_holding_two(r: Router) -> None:
+    r.enqueue("c5", "q", 4, wanted=Wanted.BOT)
+    r.serve(4)
+    r._agents["b1"].presence = PresenceStatus.OFFLINE
+
+
+def held_in_lost(r: Router) -> None:
+    r._conversations["c1"].held_in = None
+
+
+def offer_queue_lost(r: Router) -> None:
+    r._conversations["c2"].queue = None
+
+
 def held_and_waiting(r: Router) -> None:
     r._conversations["c1"].offer = "h1"
 
@@ -122,6 +137,18 @@ def line_stranger(r: Router) -> None:
     r._queues["q"].line.append(5)
 
 
+def line_duplicate(r: Router) -> None:
+    r._queues["q"].line.insert(1, 2)
+
+
+def ready_duplicate(r: Router) -> None:
+    r._queues["q"].ready[3].append(4)
+
+
+def ticket_of_a_stranger(r: Router) -> None:
+    r._by_ticket[4] = "c9"
+
+
 def ready_sub_lines(r: Router) -> None:
     r._queues["q"].ready[0].append(2)
 
@@ -154,6 +181,12 @@ CORRUPTIONS: dict[Callable[[Router], None], list[str]] = {
              "b1 has an offer of c2 it does not have"],
     presence_with_offers: ["h2: away with offers out", "q/human: h2 indexed stale"],
     presence_offline_holding: ["b1: offline but holds c1", "q/bot: b1 indexed stale"],
+    presence_offline_holding_two: ["b1: offline but holds c1, c5"],
+    held_in_lost: ["b1: load 1 but holds, offers and wrap-ups use 0",
+                   "c1: holder b1 does not know it holds it"],
+    offer_queue_lost: ["h2: load 1 but holds, offers and wrap-ups use 0",
+                       "c2: offered with an offer or status but in no line",
+                       "q: ticket 2 does not belong here"],
     held_and_waiting: ["c1: held by b1 and waiting or offered too",
                        "c1: offered to h1, who does not know",
                        "c1: assigned with an offer or status but in no line"],
@@ -173,6 +206,12 @@ CORRUPTIONS: dict[Callable[[Router], None], list[str]] = {
                  "c4: ticket 4 not in the line of q", "q: a line is not sorted by ticket"],
     line_stranger: ["q: ticket 5 does not belong here", "q: ready sub-lines do not match the line",
                     "ticket index does not match the lines"],
+    line_duplicate: ["q: a line is not sorted by ticket",
+                     "q: ready sub-lines do not match the line",
+                     "ticket index does not match the lines"],
+    ready_duplicate: ["q: a line is not sorted by ticket",
+                      "q: ready sub-lines do not match the line"],
+    ticket_of_a_stranger: ["c4: ticket 4 not in the line of q", "q: ticket 4 does not belong here"],
     ready_sub_lines: ["q: ready sub-lines do not match the line"],
     ticket_index: ["ticket index does not match the lines"],
     next_ticket: ["ticket index: a ticket not below the next one, 4"],
@@ -223,4 +262,46 @@ def test_audit_names_a_parked_wait_someone_could_take() -> None:
     assert routing_inspect.audit(r) == [
         "c1: parked, but h2 could take it",
         "c2: parked, but h2 could take it",
+    ]
+
+
+def test_dump_shows_every_field_of_a_participant_and_a_wait() -> None:
+    """h1 missed an offer (of c1) and wraps c0 up; c2 waits with a requirement, a priority, an
+    earlier clock and bots first: `dump` shows each under its name."""
+    people = [ParticipantSpec(id="h1", kind=Kind.HUMAN, capacity=2, skills={"sales": 2})]
+    r = Router(people, [QueueSpec(name="q", members=("h1",), offer_timeout=30)])
+    r.enqueue("c0", "q", 0)
+    r.serve(0)
+    r.accept("c0", "h1", 1)
+    r.release("c0", 5, wrap_until=50)
+    r.enqueue("c1", "q", 6)
+    r.serve(6)
+    r.expire_offer("c1", "h1", 36)
+    sales = Requirement(skill="sales", level=3, for_=60)
+    r.enqueue("c2", "q", 40, wanted=Wanted.HUMAN, requires=(sales,), priority=5, since=20,
+              bots_first=True)  # fmt: skip
+    r.serve(40)
+    dumped = routing_inspect.dump(r)
+    assert dumped["participants"] == {
+        "h1": {"presence": "available", "load": 1, "idle_since": 6, "holds": [], "offers": [],
+               "missed": 1, "wrapping": {"c0": [1, 50]}},
+    }  # fmt: skip
+    conversations = dumped["conversations"]
+    assert isinstance(conversations, dict)
+    assert conversations["c2"] == {
+        "status": "queued", "ticket": r._conversations["c2"].ticket, "wanted": "human",
+        "named": None, "queue": "q", "offer": None, "offer_expires": None, "declined": [],
+        "holder": None, "held_in": None, "held_before": [],
+        "requires": [{"skill": "sales", "level": 3, "for": 60}], "since": 20, "priority": 5,
+        "bots_first": True,
+    }  # fmt: skip
+    assert conversations["c0"]["held_before"] == ["h1"] and routing_inspect.audit(r) == []
+
+
+def test_audit_names_a_parked_line_with_a_ticket_twice() -> None:
+    r = parked_router()
+    r._queues["q"].parked[2].append(2)
+    assert routing_inspect.audit(r) == [
+        "q: ready sub-lines do not match the line",
+        "q: a parked line is not sorted by ticket",
     ]

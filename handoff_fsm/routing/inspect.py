@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import itertools
 
-from handoff_fsm.routing.records import PRIORITY_STEP, QueueRecord, has_ticket, leaf_key
+from handoff_fsm.routing.records import (
+    PRIORITY_STEP,
+    QueueRecord,
+    WaitRecord,
+    has_ticket,
+    leaf_key,
+)
 from handoff_fsm.routing.router import Router
 from handoff_fsm.routing.segment_tree import MinSegmentTree, lesser
 from handoff_fsm.routing.selection import pick
@@ -78,22 +84,15 @@ def dump(router: Router) -> dict[str, object]:
 
 def audit(router: Router) -> list[str]:
     """Check every invariant against the raw state; return the broken ones (none: [])."""
-    problems: list[str] = []
-    problems += _audit_agents(router)
-    problems += _audit_conversations(router)
-    problems += _audit_queues(router)
-    return problems
+    return [*_audit_agents(router), *_audit_conversations(router), *_audit_queues(router)]
 
 
 def _audit_agents(router: Router) -> list[str]:
     problems = []
     for pid, a in router._agents.items():
-        used = sum(
-            router._queues[router._conversations[c].held_in or ""].spec.units for c in a.holds
-        )
-        used += sum(
-            router._queues[router._conversations[c].queue or ""].spec.units for c in a.offers
-        )
+        # a hold or offer that lost its queue counts nothing here; `_audit_conversations` names it
+        used = sum(_units(router, router._conversations[c].held_in) for c in a.holds)
+        used += sum(_units(router, router._conversations[c].queue) for c in a.offers)
         used += sum(units for units, _ in a.wrapping.values())  # wrap-ups keep their units
         if a.load != used:
             problems.append(f"{pid}: load {a.load} but holds, offers and wrap-ups use {used}")
@@ -109,6 +108,10 @@ def _audit_agents(router: Router) -> list[str]:
         if a.holds and a.presence is PresenceStatus.OFFLINE:
             problems.append(f"{pid}: offline but holds {', '.join(sorted(a.holds))}")
     return problems
+
+
+def _units(router: Router, queue: str | None) -> int:
+    return 0 if queue is None else router._queues[queue].spec.units
 
 
 def _audit_conversations(router: Router) -> list[str]:
@@ -161,7 +164,7 @@ def _audit_queues(router: Router) -> list[str]:
             if any(a >= b for a, b in itertools.pairwise(tickets)):
                 problems.append(f"{name}: a line is not sorted by ticket")
         for t in q.line:
-            rec = router._conversations.get(router._by_ticket.get(t, ""))
+            rec = _wait_of_ticket(router, t)
             if rec is None or rec.queue != name or rec.ticket != t:
                 problems.append(f"{name}: ticket {t} does not belong here")
         offered = {t for t in q.line if _offer_of_ticket(router, t) is not None}
@@ -193,8 +196,13 @@ def _audit_parked(router: Router, name: str, q: QueueRecord) -> list[str]:
     return []
 
 
+def _wait_of_ticket(router: Router, ticket: int) -> WaitRecord | None:
+    cid = router._by_ticket.get(ticket)
+    return None if cid is None else router._conversations.get(cid)
+
+
 def _offer_of_ticket(router: Router, ticket: int) -> str | None:
-    rec = router._conversations.get(router._by_ticket.get(ticket, ""))
+    rec = _wait_of_ticket(router, ticket)
     return None if rec is None else rec.offer
 
 
