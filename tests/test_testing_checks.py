@@ -475,3 +475,20 @@ def test_a_forgotten_conversation_id_can_start_afresh() -> None:
     started(audit)
     audit.handle(HI)
     assert audit.violations == []
+
+
+def test_an_id_restarted_in_the_step_its_wait_ran_out_waits_afresh() -> None:
+    """Found by the stateful fuzzing (`one_timer_each`): c2's wait in vip runs out at 60 (an
+    end), retention 0 forgets it at once, and the `Start` dated 60 begins a new c2 in sales. The
+    new conversation waits from 60 in sales (timer at 180), not on in vip's run-out wait."""
+    people = [ParticipantSpec(id="rep-1", kind=Kind.HUMAN, capacity=1)]
+    queues = [
+        QueueSpec(name="sales", members=("rep-1",), wait_timeout=120),
+        QueueSpec(name="vip", members=("rep-1",), wait_timeout=60),  # overflow: end
+    ]
+    audit = Auditor(Switchboard(Config.build(people, queues, Settings(retention=0))))
+    audit.handle(Start(conversation="c2", queue="vip"))  # offered to rep-1, no offer timeout
+    effects = audit.handle(Start(conversation="c2", queue="sales"), now=60)
+    assert [e.KIND for e in effects] == ["offer_withdrawn", "ended", "offer"]
+    assert audit.violations == []
+    assert fingerprint(audit.board).timers == ((180.0, "wait", "c2", ""),)
