@@ -492,3 +492,15 @@ def test_an_id_restarted_in_the_step_its_wait_ran_out_waits_afresh() -> None:
     assert [e.KIND for e in effects] == ["offer_withdrawn", "ended", "offer"]
     assert audit.violations == []
     assert fingerprint(audit.board).timers == ((180.0, "wait", "c2", ""),)
+
+
+def test_a_request_without_priority_ranks_at_its_queue_priority_in_fifo() -> None:
+    """Found by the stateful fuzzing (`fifo`): in vip (queue priority 2) a request that asks no
+    priority ranks at 2, so it rightly joins ahead of one that asked priority 0."""
+    people = [ParticipantSpec(id="rep-1", kind=Kind.HUMAN, capacity=0)]
+    vip = QueueSpec(name="vip", members=("rep-1",), priority=2)
+    audit = Auditor(Switchboard(Config.build(people, [vip], Settings())))
+    audit.handle(Start(conversation="c1", queue="vip", priority=0))
+    audit.handle(Start(conversation="c2", queue="vip"))
+    second = audit.board.conversation("c2")
+    assert audit.violations == [] and second is not None and second.position == 1
