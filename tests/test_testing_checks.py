@@ -18,7 +18,15 @@ import attrs
 import pytest
 from test_seeded_defects import DEFECTS
 
-from handoff_fsm.config import Config, Kind, ParticipantSpec, QueueSpec, Requirement, Settings
+from handoff_fsm.config import (
+    Config,
+    Kind,
+    OverflowReturnToBot,
+    ParticipantSpec,
+    QueueSpec,
+    Requirement,
+    Settings,
+)
 from handoff_fsm.effects import (
     CUSTOMER,
     Context,
@@ -504,3 +512,28 @@ def test_a_request_without_priority_ranks_at_its_queue_priority_in_fifo() -> Non
     audit.handle(Start(conversation="c2", queue="vip"))
     second = audit.board.conversation("c2")
     assert audit.violations == [] and second is not None and second.position == 1
+
+
+def test_an_offer_made_while_time_passed_is_judged_by_the_request_of_then() -> None:
+    """Found by the stateful fuzzing (`requirements_met`): c3's wait in care offers rep-4 at 20
+    (no requirement yet), runs out at 30 back to bot-c, and bot-c's escalation dated 40 asks for
+    billing. The offer of 20 answered the request of 20: no violation."""
+    people = [
+        ParticipantSpec(id="bot-c", kind=Kind.BOT, capacity=2),
+        ParticipantSpec(id="rep-2", kind=Kind.HUMAN, capacity=1),
+        ParticipantSpec(id="rep-4", kind=Kind.HUMAN, capacity=1),
+        ParticipantSpec(id="rep-3", kind=Kind.HUMAN, capacity=0, skills={"billing": 1}),
+    ]
+    care = QueueSpec(
+        name="care", members=("bot-c", "rep-2", "rep-4", "rep-3"), offer_timeout=20,
+        wait_timeout=30, overflow=OverflowReturnToBot(),
+    )  # fmt: skip
+    audit = Auditor(Switchboard(Config.build(people, [care], Settings())))
+    audit.handle(Start(conversation="c3", queue="care"))  # bot-c takes it
+    audit.handle(Escalate(conversation="c3", participant="bot-c"), now=0)  # rep-2 offered
+    billing = (Requirement(skill="billing", level=1),)
+    effects = audit.handle(
+        Escalate(conversation="c3", participant="bot-c", requires=billing), now=40
+    )
+    assert Offer(conversation="c3", to="rep-4", queue="care") in effects
+    assert audit.violations == []

@@ -41,16 +41,17 @@ def _effective_priority(world: World, conv: ConversationPrint) -> int:
     return 0 if queue is None else queue.priority
 
 
-def _picks(step: StepRecord) -> Iterator[tuple[str, str, str]]:
-    """(conversation, participant, queue) for each routing pick of the step: an offer, or a bot
-    joining as holder a conversation that was in a line (not the bot taking it back)."""
-    for effect in step.effects:
+def _picks(step: StepRecord) -> Iterator[tuple[str, str, str, int]]:
+    """(conversation, participant, queue, effect index) for each routing pick of the step: an
+    offer, or a bot joining as holder a conversation that was in a line (not the bot taking it
+    back)."""
+    for at, effect in enumerate(step.effects):
         cid = effect.conversation
         if cid is None:
             continue
         was = step.before.conversations.get(cid)
         if isinstance(effect, Offer):
-            yield cid, effect.to, effect.queue
+            yield cid, effect.to, effect.queue, at
         elif (
             isinstance(effect, ParticipantAdded)
             and effect.role is Role.HOLDER
@@ -60,7 +61,7 @@ def _picks(step: StepRecord) -> Iterator[tuple[str, str, str]]:
         ):
             now = step.after.conversations.get(cid)
             if now is not None and now.held_in is not None:
-                yield cid, effect.to, now.held_in
+                yield cid, effect.to, now.held_in, at
 
 
 class PriorityOrder(Check):
@@ -83,7 +84,7 @@ class PriorityOrder(Check):
                     step, None, f"line of {name} is not in priority order: {list(line.line)}"
                 )
         touched = {effect.conversation for effect in step.effects}
-        for cid, pid, queue in _picks(step):
+        for cid, pid, queue, _ in _picks(step):
             picked = after.conversations.get(cid)
             if picked is None:
                 continue
@@ -125,8 +126,11 @@ class RequirementsMet(Check):
     name = "requirements_met"
 
     def observe(self, step: StepRecord) -> Iterator[Violation]:
-        for cid, pid, _ in _picks(step):
-            conv = step.after.conversations.get(cid)
+        for cid, pid, _, at in _picks(step):
+            # A pick made while time passed answers the request as it was then: the step's own
+            # action (an escalation, a transfer) may ask new requirements only after it.
+            world = step.after if at >= step.fired else step.at_action
+            conv = world.conversations.get(cid)
             spec = self.world.participants.get(pid)
             if conv is None or spec is None:
                 continue
