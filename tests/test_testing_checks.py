@@ -502,18 +502,6 @@ def test_an_id_restarted_in_the_step_its_wait_ran_out_waits_afresh() -> None:
     assert fingerprint(audit.board).timers == ((180.0, "wait", "c2", ""),)
 
 
-def test_a_request_without_priority_ranks_at_its_queue_priority_in_fifo() -> None:
-    """Found by the stateful fuzzing (`fifo`): in vip (queue priority 2) a request that asks no
-    priority ranks at 2, so it rightly joins ahead of one that asked priority 0."""
-    people = [ParticipantSpec(id="rep-1", kind=Kind.HUMAN, capacity=0)]
-    vip = QueueSpec(name="vip", members=("rep-1",), priority=2)
-    audit = Auditor(Switchboard(Config.build(people, [vip], Settings())))
-    audit.handle(Start(conversation="c1", queue="vip", priority=0))
-    audit.handle(Start(conversation="c2", queue="vip"))
-    second = audit.board.conversation("c2")
-    assert audit.violations == [] and second is not None and second.position == 1
-
-
 def test_an_offer_made_while_time_passed_is_judged_by_the_request_of_then() -> None:
     """Found by the stateful fuzzing (`requirements_met`): c3's wait in care offers rep-4 at 20
     (no requirement yet), runs out at 30 back to bot-c, and bot-c's escalation dated 40 asks for

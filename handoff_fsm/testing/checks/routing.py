@@ -197,19 +197,12 @@ class Fifo(Check):
                             step, cid, f"back in {name} without its original place in line"
                         )
                 elif any(
-                    other in kept
-                    and self._priority(step, other, name) >= self._priority(step, cid, name)
+                    other in kept and _priority(step, other) >= _priority(step, cid)
                     for other in queue.line[at + 1 :]
                 ):
                     yield self.violation(
                         step, cid, f"joined {name} ahead of conversations already waiting"
                     )
-
-    def _priority(self, step: StepRecord, cid: str, queue: str) -> int:
-        """The priority it waits at in `queue`: its request's, else the queue's (SPEC §3)."""
-        conv = step.after.conversations.get(cid)
-        asked = None if conv is None else conv.priority
-        return self.world.queues[queue].priority if asked is None else asked
 
     def _picks(self, step: StepRecord) -> Iterator[tuple[str, str, str]]:
         """(conversation, participant, queue) for every routing pick in the step."""
@@ -253,6 +246,11 @@ class Fifo(Check):
                         f"while {earlier} was waiting and could take {pid}"
                     )
                     yield self.violation(step, earlier, detail)
+
+
+def _priority(step: StepRecord, cid: str) -> int:
+    conv = step.after.conversations.get(cid)
+    return 0 if conv is None else conv.priority or 0
 
 
 class WorkConserving(Check):
