@@ -18,7 +18,15 @@ import attrs
 import pytest
 from test_seeded_defects import DEFECTS
 
-from handoff_fsm.config import Config, Kind, ParticipantSpec, QueueSpec, Requirement, Settings
+from handoff_fsm.config import (
+    Config,
+    Kind,
+    OverflowReturnToBot,
+    ParticipantSpec,
+    QueueSpec,
+    Requirement,
+    Settings,
+)
 from handoff_fsm.effects import (
     CUSTOMER,
     Context,
@@ -526,4 +534,45 @@ def test_priority_order_does_not_count_a_human_accepting_an_earlier_offer_as_a_p
     audit.handle(Escalate(conversation="c1", participant="bot-a", priority=3), now=2)
     audit.handle(Accept(conversation="c2", participant="rep-4"), now=3)
     assert fingerprint(audit.board).queues["care"].line == ("c1",)
+
+
+def test_an_id_restarted_in_the_step_its_wait_ran_out_waits_afresh() -> None:
+    """Found by the stateful fuzzing (`one_timer_each`): c2's wait in vip runs out at 60 (an
+    end), retention 0 forgets it at once, and the `Start` dated 60 begins a new c2 in sales. The
+    new conversation waits from 60 in sales (timer at 180), not on in vip's run-out wait."""
+    people = [ParticipantSpec(id="rep-1", kind=Kind.HUMAN, capacity=1)]
+    queues = [
+        QueueSpec(name="sales", members=("rep-1",), wait_timeout=120),
+        QueueSpec(name="vip", members=("rep-1",), wait_timeout=60),  # overflow: end
+    ]
+    audit = Auditor(Switchboard(Config.build(people, queues, Settings(retention=0))))
+    audit.handle(Start(conversation="c2", queue="vip"))  # offered to rep-1, no offer timeout
+    effects = audit.handle(Start(conversation="c2", queue="sales"), now=60)
+    assert [e.KIND for e in effects] == ["offer_withdrawn", "ended", "offer"]
+    assert audit.violations == []
+    assert fingerprint(audit.board).timers == ((180.0, "wait", "c2", ""),)
+
+
+def test_an_offer_made_while_time_passed_is_judged_by_the_request_of_then() -> None:
+    """Found by the stateful fuzzing (`requirements_met`): c3's wait in care offers rep-4 at 20
+    (no requirement yet), runs out at 30 back to bot-c, and bot-c's escalation dated 40 asks for
+    billing. The offer of 20 answered the request of 20: no violation."""
+    people = [
+        ParticipantSpec(id="bot-c", kind=Kind.BOT, capacity=2),
+        ParticipantSpec(id="rep-2", kind=Kind.HUMAN, capacity=1),
+        ParticipantSpec(id="rep-4", kind=Kind.HUMAN, capacity=1),
+        ParticipantSpec(id="rep-3", kind=Kind.HUMAN, capacity=0, skills={"billing": 1}),
+    ]
+    care = QueueSpec(
+        name="care", members=("bot-c", "rep-2", "rep-4", "rep-3"), offer_timeout=20,
+        wait_timeout=30, overflow=OverflowReturnToBot(),
+    )  # fmt: skip
+    audit = Auditor(Switchboard(Config.build(people, [care], Settings())))
+    audit.handle(Start(conversation="c3", queue="care"))  # bot-c takes it
+    audit.handle(Escalate(conversation="c3", participant="bot-c"), now=0)  # rep-2 offered
+    billing = (Requirement(skill="billing", level=1),)
+    effects = audit.handle(
+        Escalate(conversation="c3", participant="bot-c", requires=billing), now=40
+    )
+    assert Offer(conversation="c3", to="rep-4", queue="care") in effects
     assert audit.violations == []

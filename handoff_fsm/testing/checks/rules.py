@@ -34,17 +34,18 @@ from handoff_fsm.testing.fingerprint import Fingerprint
 from handoff_fsm.vocabulary import PresenceStatus, WithdrawReason
 
 
-def _picks(step: StepRecord, world: World) -> Iterator[tuple[str, str, str]]:
-    """(conversation, participant, queue) for each routing pick of the step: an offer, or a bot
-    joining as holder a conversation that was in a line (not the bot taking it back). A human
-    joining as holder is accepting an offer: the pick was the offer, made earlier."""
-    for effect in step.effects:
+def _picks(step: StepRecord, world: World) -> Iterator[tuple[str, str, str, int]]:
+    """(conversation, participant, queue, effect index) for each routing pick of the step: an
+    offer, or a bot joining as holder a conversation that was in a line (not the bot taking it
+    back). A human joining as holder is accepting an offer: the pick was the offer, made
+    earlier."""
+    for at, effect in enumerate(step.effects):
         cid = effect.conversation
         if cid is None:
             continue
         was = step.before.conversations.get(cid)
         if isinstance(effect, Offer):
-            yield cid, effect.to, effect.queue
+            yield cid, effect.to, effect.queue, at
         elif (
             isinstance(effect, ParticipantAdded)
             and effect.role is Role.HOLDER
@@ -55,7 +56,7 @@ def _picks(step: StepRecord, world: World) -> Iterator[tuple[str, str, str]]:
         ):
             now = step.after.conversations.get(cid)
             if now is not None and now.held_in is not None:
-                yield cid, effect.to, now.held_in
+                yield cid, effect.to, now.held_in, at
 
 
 class PriorityOrder(Check):
@@ -78,7 +79,7 @@ class PriorityOrder(Check):
                     step, None, f"line of {name} is not in priority order: {list(line.line)}"
                 )
         touched = {effect.conversation for effect in step.effects}
-        for cid, pid, queue in _picks(step, self.world):
+        for cid, pid, queue, _ in _picks(step, self.world):
             picked = after.conversations.get(cid)
             if picked is None:
                 continue
@@ -120,8 +121,11 @@ class RequirementsMet(Check):
     name = "requirements_met"
 
     def observe(self, step: StepRecord) -> Iterator[Violation]:
-        for cid, pid, _ in _picks(step, self.world):
-            conv = step.after.conversations.get(cid)
+        for cid, pid, _, at in _picks(step, self.world):
+            # A pick made while time passed answers the request as it was then: the step's own
+            # action (an escalation, a transfer) may ask new requirements only after it.
+            world = step.after if at >= step.fired else step.at_action
+            conv = world.conversations.get(cid)
             spec = self.world.participants.get(pid)
             if conv is None or spec is None:
                 continue

@@ -64,10 +64,10 @@ class OneTimerEach(Check):
     def observe(self, step: StepRecord) -> Iterator[Violation]:
         if step.duplicate:
             return
-        event = step.event
-        if step.accepted and isinstance(event, Start | Transfer):
-            self._queue_of[event.conversation] = event.queue
         yield from self._follow_offers(step)
+        event = step.event
+        if step.accepted and isinstance(event, Start | Transfer):  # after time passing's offers
+            self._queue_of[event.conversation] = event.queue
         yield from self._follow_waits(step)
         for gone in (set(self._offers) | set(self._waits)) - set(step.after.conversations):
             self._offers.pop(gone, None)  # forgotten (retention): nothing of it is left
@@ -136,10 +136,14 @@ class OneTimerEach(Check):
             self._waits[cid] = (queue, due)
 
     def _let_go(self, step: StepRecord) -> set[str]:
-        """Conversations a holder joined or left during the step's own action: one waiting
-        after it waits afresh, from the step's date (an escalation, a transfer, a drop-back)."""
+        """Conversations a holder joined or left during the step's own action, or the step
+        started (an id whose conversation ended and was forgotten on the way to the step's date):
+        one waiting after it waits afresh, from the step's date (an escalation, a transfer, a
+        drop-back, a new conversation)."""
         held = {cid: conv.holder for cid, conv in step.before.conversations.items()}
         moved: set[str] = set()
+        if step.accepted and isinstance(step.event, Start):
+            moved.add(step.event.conversation)
         for at, effect in enumerate(step.effects):
             cid = effect.conversation
             if cid is None:  # a presence line names no conversation
