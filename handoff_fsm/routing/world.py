@@ -13,7 +13,8 @@ Rules:
   leaves, and every key changes with the strategy. Round robin continues after the member it
   picked last (or, if that one left, after the member before it).
 - Removing a participant needs it offline first, holding and offered nothing (the switchboard
-  sets it offline, with the effects of going offline, before it asks).
+  sets it offline, with the effects of going offline, before it asks); a wait that still names
+  it (named while it was offline) asks the whole queue instead.
 - Changing a queue's `units` is refused while a conversation is held from or offered in it: the
   units a hold took are given back by the queue's current `units`.
 """
@@ -63,7 +64,10 @@ class WorldBooks(OfferBooks):
     def remove_participant(self, pid: str) -> None:
         agent = self._agent(pid)
         assert agent.presence is PresenceStatus.OFFLINE, "set it offline first"
-        assert not agent.holds and not agent.offers and pid not in self._named_waits
+        assert not agent.holds and not agent.offers
+        # Going offline widened the waits that named it, unless it was offline already.
+        for cid in self._by_ticket_order(self._named_waits.get(pid, ())):
+            self._widen(self._conversations[cid])
         for name in [name for name, _ in agent.memberships]:
             q = self._queues[name]
             if pid in q.spec.members:

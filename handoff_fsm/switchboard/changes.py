@@ -78,6 +78,7 @@ class WorldChanges(Handlers):
         self._router.participant(event.participant)  # refuses an unknown participant
         self._presence(Presence(participant=event.participant, status=PresenceStatus.OFFLINE))
         self._router.remove_participant(event.participant)
+        self._serve()  # a wait that named it asks the whole queue now
 
     def _set_capacity(self, event: SetCapacity) -> None:
         self._withdrawn_all(self._router.set_capacity(event.participant, event.capacity))
