@@ -115,7 +115,9 @@ def expand(patterns: list[str]) -> list[str]:
     return sorted(found)
 
 
-def write_setup_cfg(work: Path, package: str, targets: list[str], tests: list[str]) -> None:
+def write_setup_cfg(
+    work: Path, package: str, targets: list[str], tests: list[str], timeout_multiplier: float
+) -> None:
     also_copy = sorted(p.name for p in work.iterdir() if p.name not in (package, "setup.cfg"))
 
     def lines(values: list[str]) -> str:
@@ -128,7 +130,8 @@ def write_setup_cfg(work: Path, package: str, targets: list[str], tests: list[st
         f"also_copy ={lines(also_copy)}\n"
         f"pytest_add_cli_args_test_selection ={lines(tests)}\n"
         f"pytest_add_cli_args ={lines(PYTEST_ARGS)}\n"
-        "use_git_change_detection = false\n",
+        "use_git_change_detection = false\n"
+        f"timeout_multiplier = {timeout_multiplier}\n",
         encoding="utf-8",
     )
 
@@ -143,7 +146,8 @@ def prepare(config: dict[str, Any]) -> tuple[list[str], list[str]]:
         sys.exit(f"mutate: no file matches the tests {scope['tests']} in mutation/config.toml")
     shutil.rmtree(WORK, ignore_errors=True)
     shutil.copytree(ROOT, WORK, ignore=shutil.ignore_patterns(*IGNORED))
-    write_setup_cfg(WORK, scope["package"], targets, tests)
+    timeout = float(config["run"].get("timeout_multiplier", 15.0))
+    write_setup_cfg(WORK, scope["package"], targets, tests, timeout)
     return targets, tests
 
 
