@@ -20,9 +20,9 @@ from routing_helpers import (
     verdicts,
 )
 
-from handoff_fsm.config import OverflowTransfer, ParticipantSpec, QueueSpec
+from handoff_fsm.config import Kind, OverflowTransfer, ParticipantSpec, QueueSpec, Requirement
 from handoff_fsm.effects import WithdrawReason
-from handoff_fsm.errors import StepRefused
+from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.events import Wanted
 from handoff_fsm.routing import (
     Assigned,
@@ -338,3 +338,56 @@ def test_a_configuration_that_cannot_be_routed_is_refused(
 ) -> None:
     with pytest.raises(RoutingConfigError, match=problem):
         Router(participants, queues)
+
+
+# ----------------------------------------------------------------------------- requests
+
+
+def _skilled(pid: str, **skills: int) -> ParticipantSpec:
+    return ParticipantSpec(id=pid, kind=Kind.HUMAN, capacity=2, skills=skills)
+
+
+def test_a_fresh_router_has_done_no_selection_work() -> None:
+    assert routing_inspect.selection_steps(one_queue(human("h1"))) == 0
+
+
+def test_a_named_participant_lacking_a_lasting_skill_is_refused_by_name() -> None:
+    router = Router([_skilled("h1", french=1)], [queue("q", "h1")])
+    with pytest.raises(StepRefused) as refused:
+        router.enqueue("c1", "q", 0, named="h1", requires=(Requirement(skill="billing", level=2),))
+    assert refused.value.code is ErrorCode.CANNOT_SERVE
+    assert str(refused.value) == "'h1' lacks billing at level 2"
+    assert router.queue_of("c1") is None
+
+
+def test_a_request_every_member_of_its_kind_held_before_is_refused_naming_them_all() -> None:
+    router = Router([bot("bot-a"), bot("bot-b")], [queue("q", "bot-a", "bot-b")])
+    for pid in ("bot-a", "bot-b"):
+        router.enqueue("c1", "q", 0, wanted=Wanted.BOT, named=pid)
+        assert picks(router.serve(0)) == [("c1", pid)]
+        router.release("c1", 1)
+    with pytest.raises(StepRefused) as refused:
+        router.enqueue("c1", "q", 2, wanted=Wanted.BOT)
+    assert refused.value.code is ErrorCode.CANNOT_SERVE
+    assert str(refused.value) == "bot-a, bot-b held c1 before; name it with `to`"
+
+
+def test_an_overflowed_request_keeps_its_clock_and_priority() -> None:
+    """`since` carries an earlier request's start (its `for` counts from there); the priority
+    asked is kept and read back."""
+    router = Router([_skilled("h1")], [queue("q", "h1")])
+    router.set_presence("h1", AWAY, 0)
+    billing = Requirement(skill="billing", for_=30.0)
+    router.enqueue("c1", "q", 20, requires=(billing,), since=0, priority=5, check=False)
+    assert router.request_since("c1") == 0
+    assert router.relax_deadlines("c1") == (30.0,)
+    assert router.priority("c1") == 5 and router.line_priority("c1") == 5
+
+
+def test_a_requirement_relaxes_exactly_when_its_for_has_run_out() -> None:
+    router = Router([_skilled("h1"), _skilled("h2")], [queue("q", "h1", "h2")])
+    billing = Requirement(skill="billing", for_=30.0)
+    router.enqueue("c1", "q", 100, requires=(billing,), check=False)  # a fresh request at 100
+    assert router.requires("c1") == (billing,)
+    router.enqueue("c2", "q", 30, requires=(billing,), since=0, check=False)  # ran out at 30
+    assert router.requires("c2") == ()
