@@ -31,7 +31,7 @@ from handoff_fsm.effects import (
     Role,
     WithdrawReason,
 )
-from handoff_fsm.errors import StepRefused
+from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.events import (
     Accept,
     AgentMessage,
@@ -557,3 +557,19 @@ def test_expiry_costs_only_what_expires_and_leaves_no_trace() -> None:
     sb.step(Tick(now=1000))
     assert sb.conversations() == () and not sb._ended and not sb._seen_ids
     assert switchboard_inspect.pending_timers(sb) == ()
+
+
+def test_the_view_of_an_ended_conversation_names_it_and_its_outcome() -> None:
+    sb = board()
+    started(sb)
+    run(sb, End(conversation="c1", participant="bot-a"))
+    view = sb.conversation("c1")
+    assert view is not None
+    assert (view.id, view.state, view.outcome) == ("c1", State.ENDED, Outcome.RESOLVED)
+
+
+def test_a_trace_asked_of_a_board_built_without_trace_is_refused_with_its_message() -> None:
+    with pytest.raises(StepRefused) as refused:
+        board().trace_of("c1")
+    assert refused.value.code is ErrorCode.NOT_TRACED
+    assert refused.value.message == "this switchboard was built without trace=True"

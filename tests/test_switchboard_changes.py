@@ -205,3 +205,27 @@ def test_every_live_change_keeps_every_invariant_in_a_scripted_run() -> None:
     for i, event in enumerate(steps):
         auditor.handle(event, now=float(i))
     assert auditor.violations == []
+
+
+def test_added_participants_and_queues_and_new_skills_are_the_world_as_asked() -> None:
+    sb = board()
+    add_rep = AddParticipant(
+        participant="rep-2", kind=Kind.HUMAN, capacity=3, skills={"billing": 3},
+        presence=PresenceStatus.AWAY, queues=("support",),
+    )  # fmt: skip
+    add_vip = AddQueue(
+        queue="vip", participants=("rep-2",), strategy=Strategy.MOST_IDLE, units=2,
+        offer_timeout=30, wait_timeout=90, overflow=OverflowTransfer(queue="support"),
+    )  # fmt: skip
+    for event in (add_rep, add_vip, SetSkills(participant="rep-1", skills={"french": 2})):
+        assert sb.step(event, now=1).error is None
+    people = {spec.id: spec for spec in sb.world.participants}
+    assert people["rep-2"] == ParticipantSpec(
+        id="rep-2", kind=Kind.HUMAN, capacity=3, presence=PresenceStatus.AWAY,
+        skills={"billing": 3},
+    )  # fmt: skip
+    assert dict(people["rep-1"].skills) == {"french": 2}
+    assert sb.world.queues[-1] == QueueSpec(
+        name="vip", members=("rep-2",), strategy=Strategy.MOST_IDLE, units=2, offer_timeout=30,
+        wait_timeout=90, overflow=OverflowTransfer(queue="support"),
+    )  # fmt: skip

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from handoff_fsm.adapters.store import checkpoint_codec as codec
+from handoff_fsm.config import Config, Kind, ParticipantSpec, QueueSpec
 from handoff_fsm.effects import Entry, Handover
+from handoff_fsm.events import Start
+from handoff_fsm.lifecycle import State
+from handoff_fsm.switchboard import Switchboard
+from handoff_fsm.switchboard import inspect as switchboard_inspect
 from handoff_fsm.switchboard.record import ConversationRecord
+from handoff_fsm.testing.fingerprint import fingerprint
 
 
 def test_variables_merge_as_a_dict_update_and_keep_the_order_they_were_first_set() -> None:
@@ -38,3 +45,34 @@ def test_a_new_record_allocates_nothing_for_what_most_conversations_never_have()
     a, b = ConversationRecord("c1", {}), ConversationRecord("c2", {})
     assert a.monitors is b.monitors and a.proposals is b.proposals and a.transcript == ()
     assert a.variables is b.variables and a.survey_answers is None
+
+
+def test_a_conversation_no_bot_handed_over_has_no_bot_to_return_to() -> None:
+    sb = _humans_only()
+    sb.step(Start(conversation="c1", queue="support"), now=0)
+    assert sb.state_of("c1") is State.WAITING
+    assert switchboard_inspect.return_bot_of(sb, "c1") is None
+
+
+def test_a_conversation_never_offered_checkpoints_and_restores_as_it_was() -> None:
+    """Every field of a new record has a value a checkpoint can carry, even those (the offer
+    token) that only an offer sets."""
+    sb = Switchboard(
+        Config.build(
+            [ParticipantSpec(id="bot-a", kind=Kind.BOT, capacity=2)],
+            [QueueSpec(name="support", members=("bot-a",))],
+        )
+    )
+    sb.step(Start(conversation="c1", queue="support"), now=0)
+    g, participants, conversations = codec.encode_all(sb)
+    loaded = codec.load(sb.config, g, participants, list(conversations.items()), "test")
+    assert fingerprint(loaded) == fingerprint(sb)
+
+
+def _humans_only() -> Switchboard:
+    return Switchboard(
+        Config.build(
+            [ParticipantSpec(id="rep-1", kind=Kind.HUMAN, capacity=1)],
+            [QueueSpec(name="support", members=("rep-1",))],
+        )
+    )

@@ -220,3 +220,17 @@ def test_forget_of_a_live_conversation_is_refused_with_its_code() -> None:
     with pytest.raises(StepRefused) as refused:
         sb.forget("c1")
     assert refused.value.code is ErrorCode.NOT_ENDED
+
+
+def test_an_object_that_is_not_an_event_is_named_by_what_it_is() -> None:
+    with pytest.raises(InvalidStep) as rejected:
+        board().step(["customer"], now=0)  # type: ignore[arg-type]
+    assert str(rejected.value) == "not a step event: list"
+
+
+def test_a_bad_time_is_rejected_naming_the_field_and_the_step() -> None:
+    with pytest.raises(InvalidStep) as rejected:
+        board().step(Tick(now=1), now=math.inf)
+    error = rejected.value
+    assert (error.field, error.step) == ("now", "tick")
+    assert str(error).startswith("now must be a finite number")
