@@ -1,0 +1,187 @@
+"""The moves every step is made of (`handoff_fsm.switchboard.moves`), pinned down where the
+mutation run found them loose: refusal messages, the estimated wait, wrap-ups ending one at a
+time (also after their conversation is forgotten), what an overflow keeps of its request, which
+timers stay live, and the offers withdrawn when missed offers set a human away. Driven through
+`Switchboard.handle` and the public queries only, judged by exact effects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from handoff_fsm.config import (
+    Config,
+    Kind,
+    ParticipantSpec,
+    QueueSpec,
+    Settings,
+)
+from handoff_fsm.effects import Effect, Queued
+from handoff_fsm.errors import ErrorCode, StepRefused
+from handoff_fsm.events import (
+    Accept,
+    BotMessage,
+    Cancel,
+    CustomerMessage,
+    End,
+    Escalate,
+    Presence,
+    Start,
+    Tick,
+)
+from handoff_fsm.lifecycle import State
+from handoff_fsm.switchboard import Switchboard
+from handoff_fsm.vocabulary import PresenceStatus
+
+
+def seen(effects: Sequence[Effect]) -> list[tuple[str, str | None]]:
+    return [(e.KIND, e.to) for e in effects]
+
+
+def human(pid: str, capacity: int = 1, **kw: object) -> ParticipantSpec:
+    return ParticipantSpec(id=pid, kind=Kind.HUMAN, capacity=capacity, **kw)  # type: ignore[arg-type]
+
+
+def bot(pid: str, capacity: int = 10, **kw: object) -> ParticipantSpec:
+    return ParticipantSpec(id=pid, kind=Kind.BOT, capacity=capacity, **kw)  # type: ignore[arg-type]
+
+
+def load_of(sb: Switchboard, pid: str) -> int:
+    return next(p.load for p in sb.participant_views() if p.id == pid)
+
+
+# ----------------------------------------------------------------- refusals
+
+
+def refusal(sb: Switchboard, event: object, now: float) -> StepRefused:
+    with pytest.raises(StepRefused) as refused:
+        sb.handle(event, now=now)  # type: ignore[arg-type]
+    return refused.value
+
+
+def test_refusals_name_the_states_a_step_needs_and_the_holder() -> None:
+    sb = Switchboard(Config.build([bot("bot-a"), human("rep-1")], [QueueSpec(
+        name="support", members=("bot-a", "rep-1"))]))  # fmt: skip
+    sb.handle(Start(conversation="c1", queue="support"), now=0)  # bot-a takes it
+    wrong_state = refusal(sb, Accept(conversation="c1", participant="rep-1"), 1)
+    assert wrong_state.code is ErrorCode.WRONG_STATE
+    assert str(wrong_state) == "conversation 'c1' is bot_active; accept needs waiting"
+    not_holder = refusal(sb, BotMessage(conversation="c1", participant="rep-1", text="hi"), 1)
+    assert not_holder.code is ErrorCode.NOT_HOLDER
+    assert str(not_holder) == "'rep-1' does not hold conversation 'c1' (holder: bot-a)"
+    sb.handle(Escalate(conversation="c1", participant="bot-a"), now=2)
+    sb.handle(Accept(conversation="c1", participant="rep-1"), now=3)
+    sb.handle(End(conversation="c1", participant="rep-1", survey=True), now=5)
+    in_survey = refusal(sb, Cancel(conversation="c1"), 6)
+    assert in_survey.code is ErrorCode.WRONG_STATE
+    assert str(in_survey) == "conversation 'c1' is survey; cancel needs waiting"
+    in_survey = refusal(sb, End(conversation="c1", participant="rep-1"), 6)
+    assert str(in_survey) == (
+        "conversation 'c1' is survey; end needs agent_engaged or bot_active or returned_to_bot"
+    )
+
+
+# ----------------------------------------------------------------- the estimated wait
+
+
+def estimate_after(services: Sequence[float], now: float) -> float | None:
+    """The estimate `queued` tells a customer who waits first in line at `now`, after rep-1
+    accepted a conversation of `support` at each of `services` (it still holds the last)."""
+    sb = Switchboard(Config.build([human("rep-1")], [QueueSpec(name="support", members=(
+        "rep-1",))]))  # fmt: skip
+    for i, at in enumerate(services):
+        cid = f"c{i}"
+        sb.handle(Start(conversation=cid, queue="support"), now=at)
+        sb.handle(Accept(conversation=cid, participant="rep-1"), now=at)
+        if i < len(services) - 1:
+            sb.handle(End(conversation=cid, participant="rep-1"), now=at)
+    sb.handle(Start(conversation="w", queue="support"), now=now)
+    (queued,) = sb.handle(CustomerMessage(conversation="w", text="still there?"), now=now)
+    assert isinstance(queued, Queued) and queued.position == 1
+    return queued.estimated_wait
+
+
+def test_the_estimate_is_the_position_times_the_mean_gap_since_the_oldest_service() -> None:
+    assert estimate_after([0], now=10) is None  # one service: no estimate yet
+    assert estimate_after([5, 5], now=5) is None  # no time since the oldest service
+    assert estimate_after([0, 10], now=10) == 5.0
+    assert estimate_after([0, 10, 10], now=10) == 3.3  # one decimal
+    assert estimate_after([0, 3, 10], now=20) == 6.7
+
+
+def test_the_estimate_reads_only_the_last_twenty_services() -> None:
+    services = [10.0 * i for i in range(21)]  # 0, 10, ..., 200: the first drops out
+    assert estimate_after(services, now=300) == (300 - 10) / 20
+
+
+def test_a_bot_taking_a_waiting_conversation_is_a_service_a_bot_taking_a_start_is_not() -> None:
+    people = [bot("bot-a", capacity=1, presence=PresenceStatus.OFFLINE), bot("bot-b", capacity=1)]
+    queues = [
+        QueueSpec(name="support", members=("bot-a",)),
+        QueueSpec(name="front", members=("bot-b",)),
+    ]
+    sb = Switchboard(Config.build(people, queues))
+    sb.handle(Start(conversation="f1", queue="front"), now=0)  # bot-b takes it at once
+    sb.handle(End(conversation="f1", participant="bot-b"), now=0)
+    sb.handle(Start(conversation="f2", queue="front"), now=0)  # and this one
+    sb.handle(Start(conversation="f3", queue="front"), now=0)  # waits: bot-b is full
+    sb.handle(Start(conversation="c1", queue="support"), now=0)
+    sb.handle(Start(conversation="c2", queue="support"), now=0)
+    sb.handle(Presence(participant="bot-a", status=PresenceStatus.AVAILABLE), now=10)  # takes c1
+    sb.handle(End(conversation="c1", participant="bot-a"), now=20)  # takes c2
+    assert sb.state_of("c2") is State.BOT_ACTIVE
+    sb.handle(Start(conversation="c3", queue="support"), now=20)
+    (queued,) = sb.handle(CustomerMessage(conversation="c3", text="hello?"), now=30)
+    assert queued == Queued(conversation="c3", queue="support", position=1, estimated_wait=10.0)
+    (queued,) = sb.handle(CustomerMessage(conversation="f3", text="hello?"), now=30)
+    assert queued == Queued(conversation="f3", queue="front", position=1)
+
+
+# ----------------------------------------------------------------- wrap-ups
+
+
+def two_wrap_ups(retention: float | None) -> Switchboard:
+    """rep-1 (capacity 2) ended c1 at 10 and c2 at 20, each with a 30 s wrap-up (until 40 and
+    50); w1 and w2 wait from 30. With `retention` 5, c1 and c2 are forgotten by 25."""
+    sb = Switchboard(
+        Config.build(
+            [human("rep-1", capacity=2)],
+            [QueueSpec(name="support", members=("rep-1",), wrap_up=30)],
+            Settings(retention=retention),
+        )
+    )
+    for cid in ("c1", "c2"):
+        sb.handle(Start(conversation=cid, queue="support"), now=0)
+        sb.handle(Accept(conversation=cid, participant="rep-1"), now=0)
+    assert seen(sb.handle(End(conversation="c1", participant="rep-1"), now=10)) == [
+        ("wrap_up", "rep-1"), ("participant_removed", "rep-1"), ("ended", None),
+    ]  # fmt: skip
+    sb.handle(End(conversation="c2", participant="rep-1"), now=20)
+    sb.handle(Tick(now=25))
+    assert sb.conversations() == (() if retention is not None else ("c1", "c2"))
+    for cid in ("w1", "w2"):
+        assert sb.handle(Start(conversation=cid, queue="support"), now=30) == []
+    assert load_of(sb, "rep-1") == 2
+    return sb
+
+
+@pytest.mark.parametrize("retention", [None, 5.0], ids=["kept", "forgotten"])
+def test_each_wrap_up_ends_at_its_own_deadline(retention: float | None) -> None:
+    sb = two_wrap_ups(retention)
+    assert sb.handle(Tick(now=39)) == []
+    offered = sb.handle(Tick(now=45))  # c1's wrap-up ended at 40, c2's has not
+    assert [(e.KIND, e.conversation, e.to) for e in offered] == [("offer", "w1", "rep-1")]
+    assert sb.handle(Tick(now=49)) == []
+    offered = sb.handle(Tick(now=50))
+    assert [(e.KIND, e.conversation, e.to) for e in offered] == [("offer", "w2", "rep-1")]
+
+
+@pytest.mark.parametrize("retention", [None, 5.0], ids=["kept", "forgotten"])
+def test_wrap_ups_due_in_one_tick_all_end_in_it(retention: float | None) -> None:
+    sb = two_wrap_ups(retention)
+    offered = sb.handle(Tick(now=60))
+    assert [(e.KIND, e.conversation, e.to) for e in offered] == [
+        ("offer", "w1", "rep-1"), ("offer", "w2", "rep-1"),
+    ]  # fmt: skip
+    assert sb.next_deadline() is None
