@@ -13,8 +13,10 @@ import pytest
 from handoff_fsm.config import (
     Config,
     Kind,
+    OverflowTransfer,
     ParticipantSpec,
     QueueSpec,
+    Requirement,
     Settings,
 )
 from handoff_fsm.effects import Effect, Queued
@@ -185,3 +187,61 @@ def test_wrap_ups_due_in_one_tick_all_end_in_it(retention: float | None) -> None
         ("offer", "w1", "rep-1"), ("offer", "w2", "rep-1"),
     ]  # fmt: skip
     assert sb.next_deadline() is None
+
+
+# ----------------------------------------------------------------- overflow
+
+
+FR = Requirement(skill="fr", for_=100)
+
+
+def overflow_board(*b_members: ParticipantSpec) -> Switchboard:
+    """`a` (rep-a, who speaks French, is away) overflows after 10 s into `b`."""
+    people = [human("rep-a", presence=PresenceStatus.AWAY, skills={"fr": 1}), *b_members]
+    queues = [
+        QueueSpec(
+            name="a", members=("rep-a",), wait_timeout=10, overflow=OverflowTransfer(queue="b")
+        ),
+        QueueSpec(name="b", members=tuple(p.id for p in b_members)),
+    ]
+    return Switchboard(Config.build(people, queues))
+
+
+def offers(effects: Sequence[Effect]) -> list[tuple[str, str | None]]:
+    return [(e.conversation, e.to) for e in effects if e.KIND == "offer"]
+
+
+def test_an_overflow_keeps_the_requests_priority_and_requirements() -> None:
+    away = PresenceStatus.AWAY
+    sb = overflow_board(
+        human("rep-1", presence=away, skills={"fr": 1}), human("rep-2", presence=away)
+    )
+    sb.handle(Start(conversation="c0", queue="b"), now=0)
+    sb.handle(Start(conversation="c1", queue="a", priority=5, requires=(FR,)), now=1)
+    sb.handle(Start(conversation="c2", queue="b"), now=2)
+    assert seen(sb.handle(Tick(now=11))) == []  # c1 overflows into b, behind c0 and c2
+    assert sb.conversation("c1") is not None
+    assert sb.conversation("c1").queue == "b"  # type: ignore[union-attr]
+    # rep-2 speaks no French: c1 still requires it, so c0 (first in) is offered.
+    up = PresenceStatus.AVAILABLE
+    assert offers(sb.handle(Presence(participant="rep-2", status=up), now=20)) == [("c0", "rep-2")]
+    # rep-1 does: c1 keeps priority 5, so it goes before c2 (first in, priority 0).
+    assert offers(sb.handle(Presence(participant="rep-1", status=up), now=30)) == [("c1", "rep-1")]
+
+
+def test_an_overflow_keeps_the_clock_of_its_requirements() -> None:
+    sb = overflow_board(human("rep-2"))  # available, but no French
+    sb.handle(Start(conversation="c1", queue="a", requires=(FR,)), now=0)
+    assert seen(sb.handle(Tick(now=10))) == []  # into b: rep-2 cannot take it yet
+    assert sb.next_deadline() == 100  # 100 s after the request, not after the overflow
+    assert sb.handle(Tick(now=99.5)) == []
+    assert offers(sb.handle(Tick(now=100))) == [("c1", "rep-2")]
+
+
+def test_an_overflow_is_not_refused_where_nobody_could_serve_its_request() -> None:
+    sb = overflow_board(human("rep-2"))
+    forever = Requirement(skill="fr")  # never relaxes, and nobody in b speaks French
+    sb.handle(Start(conversation="c1", queue="a", requires=(forever,)), now=0)
+    assert sb.handle(Tick(now=10)) == []
+    view = sb.conversation("c1")
+    assert view is not None and (view.state, view.queue) == (State.WAITING, "b")
