@@ -19,7 +19,7 @@ from handoff_fsm.config import (
     Requirement,
     Settings,
 )
-from handoff_fsm.effects import Effect, Queued
+from handoff_fsm.effects import Effect, OfferWithdrawn, PresenceChanged, Queued
 from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.events import (
     Accept,
@@ -29,12 +29,15 @@ from handoff_fsm.events import (
     End,
     Escalate,
     Presence,
+    RemoveParticipant,
     Start,
+    SurveyResponse,
     Tick,
+    Transfer,
 )
 from handoff_fsm.lifecycle import State
 from handoff_fsm.switchboard import Switchboard
-from handoff_fsm.vocabulary import PresenceStatus
+from handoff_fsm.vocabulary import Outcome, PresenceStatus, Strategy, WithdrawReason
 
 
 def seen(effects: Sequence[Effect]) -> list[tuple[str, str | None]]:
@@ -207,7 +210,7 @@ def overflow_board(*b_members: ParticipantSpec) -> Switchboard:
     return Switchboard(Config.build(people, queues))
 
 
-def offers(effects: Sequence[Effect]) -> list[tuple[str, str | None]]:
+def offers(effects: Sequence[Effect]) -> list[tuple[str | None, str | None]]:
     return [(e.conversation, e.to) for e in effects if e.KIND == "offer"]
 
 
@@ -245,3 +248,108 @@ def test_an_overflow_is_not_refused_where_nobody_could_serve_its_request() -> No
     assert sb.handle(Tick(now=10)) == []
     view = sb.conversation("c1")
     assert view is not None and (view.state, view.queue) == (State.WAITING, "b")
+
+
+# ----------------------------------------------------------------- which timers stay live
+
+
+def test_a_served_requests_relax_timer_is_stale() -> None:
+    sb = Switchboard(Config.build([human("rep-1", skills={"fr": 1})], [QueueSpec(
+        name="q", members=("rep-1",))]))  # fmt: skip
+    sb.handle(Start(conversation="c1", queue="q", requires=(FR,)), now=0)
+    assert sb.next_deadline() == 100
+    sb.handle(Accept(conversation="c1", participant="rep-1"), now=5)
+    assert sb.next_deadline() is None
+    sb.handle(End(conversation="c1", participant="rep-1"), now=6)
+    assert sb.handle(Tick(now=200)) == []
+    assert sb.outcome_of("c1") is Outcome.RESOLVED
+
+
+def escalated_twice() -> Switchboard:
+    """bot-a escalates c1 asking for French at 0, takes it back when the customer cancels at
+    10, and escalates again at 50: rep-1 (French) is away, so c1 waits from 50."""
+    people = [bot("bot-a"), human("rep-1", presence=PresenceStatus.AWAY, skills={"fr": 1})]
+    sb = Switchboard(Config.build(people, [QueueSpec(name="q", members=("bot-a", "rep-1"))]))
+    sb.handle(Start(conversation="c1", queue="q"), now=0)
+    sb.handle(Escalate(conversation="c1", participant="bot-a", requires=(FR,)), now=0)
+    assert sb.next_deadline() == 100
+    back = sb.handle(Cancel(conversation="c1"), now=10)
+    assert seen(back) == [("participant_added", "bot-a"), ("context_set", "bot-a"),
+                          ("greeting", "bot-a")]  # fmt: skip
+    sb.handle(Escalate(conversation="c1", participant="bot-a", requires=(FR,)), now=50)
+    return sb
+
+
+def test_a_new_request_stales_the_relax_timer_of_the_one_before() -> None:
+    sb = escalated_twice()
+    assert sb.next_deadline() == 150  # not 100, the first request's
+    assert sb.handle(Tick(now=149)) == []
+    assert sb.conversation("c1").queue == "q"  # type: ignore[union-attr]
+
+
+def test_a_bot_taking_a_conversation_back_is_busy_from_then() -> None:
+    people = [bot("bot-a"), bot("bot-b"), human("rep-1", presence=PresenceStatus.AWAY)]
+    sb = Switchboard(Config.build(people, [QueueSpec(
+        name="q", members=("bot-a", "bot-b", "rep-1"), strategy=Strategy.MOST_IDLE)]))  # fmt: skip
+    sb.handle(Start(conversation="c1", queue="q"), now=0)  # both idle: bot-a, the first
+    sb.handle(Start(conversation="c0", queue="q"), now=0)  # bot-b, idle the longest
+    sb.handle(Escalate(conversation="c1", participant="bot-a"), now=1)
+    sb.handle(Cancel(conversation="c1"), now=10)  # back to bot-a: busy from 10
+    sb.handle(End(conversation="c0", participant="bot-b"), now=15)  # bot-b: idle from 15
+    took = sb.handle(Start(conversation="c2", queue="q"), now=20)
+    assert seen(took)[0] == ("participant_added", "bot-a")  # idle the longest (since 10)
+
+
+def test_a_survey_timer_of_a_forgotten_conversation_never_ends_a_new_one_of_that_id() -> None:
+    sb = Switchboard(Config.build([bot("bot-a")], [QueueSpec(name="q", members=("bot-a",))],
+                                  Settings(survey_timeout=100, retention=1)))  # fmt: skip
+    sb.handle(Start(conversation="c1", queue="q"), now=0)
+    sb.handle(End(conversation="c1", participant="bot-a", survey=True), now=1)  # due at 101
+    sb.handle(SurveyResponse(conversation="c1", answers={"csat": 5}), now=2)
+    sb.handle(Tick(now=3))
+    assert sb.conversations() == ()
+    sb.handle(Start(conversation="c1", queue="q"), now=5)
+    sb.handle(End(conversation="c1", participant="bot-a", survey=True), now=50)  # due at 150
+    assert sb.next_deadline() == 150
+    assert sb.handle(Tick(now=149)) == []
+    assert sb.state_of("c1") is State.SURVEY
+    assert seen(sb.handle(Tick(now=150))) == [("ended", None)]
+
+
+# ----------------------------------------------------------------- offers and bots
+
+
+def test_missed_offers_set_a_human_away_and_withdraw_its_other_offers() -> None:
+    sb = Switchboard(Config.build([human("rep-1", capacity=2)], [QueueSpec(
+        name="q", members=("rep-1",), offer_timeout=10)], Settings(
+        missed_offers_to_away=1)))  # fmt: skip
+    sb.handle(Start(conversation="c1", queue="q"), now=0)
+    sb.handle(Start(conversation="c2", queue="q"), now=5)
+    assert sb.handle(Tick(now=12)) == [
+        OfferWithdrawn(conversation="c1", to="rep-1", reason=WithdrawReason.TIMEOUT),
+        PresenceChanged(to="rep-1", status=PresenceStatus.AWAY, reason="missed_offers"),
+        OfferWithdrawn(conversation="c2", to="rep-1", reason=WithdrawReason.CANCELLED),
+    ]
+
+
+def test_a_cancel_ends_the_wait_when_the_bot_that_handed_it_over_is_gone() -> None:
+    people = [bot("bot-a"), human("rep-1", presence=PresenceStatus.AWAY)]
+    sb = Switchboard(Config.build(people, [QueueSpec(name="q", members=("bot-a", "rep-1"))]))
+    sb.handle(Start(conversation="c1", queue="q"), now=0)
+    sb.handle(Escalate(conversation="c1", participant="bot-a"), now=1)
+    sb.handle(RemoveParticipant(participant="bot-a"), now=2)
+    assert seen(sb.handle(Cancel(conversation="c1"), now=3)) == [("ended", None)]
+    assert sb.outcome_of("c1") is Outcome.ABANDONED
+
+
+def test_a_transfer_for_anyone_follows_the_strategy_alone_not_bots_first() -> None:
+    people = [human("rep-1"), bot("bot-b", capacity=1), human("rep-2", capacity=5)]
+    queues = [
+        QueueSpec(name="front", members=("rep-1",)),
+        QueueSpec(name="back", members=("bot-b", "rep-2")),  # highest capacity: rep-2
+    ]
+    sb = Switchboard(Config.build(people, queues))
+    sb.handle(Start(conversation="c1", queue="front"), now=0)
+    sb.handle(Accept(conversation="c1", participant="rep-1"), now=1)
+    moved = sb.handle(Transfer(conversation="c1", participant="rep-1", queue="back"), now=2)
+    assert offers(moved) == [("c1", "rep-2")]
