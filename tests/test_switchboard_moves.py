@@ -6,10 +6,12 @@ timers stay live, and the offers withdrawn when missed offers set a human away. 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import pytest
 
+from handoff_fsm.adapters.store import checkpoint_codec as codec
 from handoff_fsm.config import (
     Config,
     Kind,
@@ -34,6 +36,7 @@ from handoff_fsm.events import (
     SurveyResponse,
     Tick,
     Transfer,
+    Wanted,
 )
 from handoff_fsm.lifecycle import State
 from handoff_fsm.switchboard import Switchboard
@@ -353,3 +356,40 @@ def test_a_transfer_for_anyone_follows_the_strategy_alone_not_bots_first() -> No
     sb.handle(Accept(conversation="c1", participant="rep-1"), now=1)
     moved = sb.handle(Transfer(conversation="c1", participant="rep-1", queue="back"), now=2)
     assert offers(moved) == [("c1", "rep-2")]
+
+
+# ----------------------------------------------------------------- what a checkpoint carries
+
+
+def round_trip(sb: Switchboard) -> Switchboard:
+    """The board a store loads back from its checkpoint (as JSON text)."""
+    g, participants, conversations = codec.encode_all(sb)
+    text = json.dumps([g, participants, list(conversations.items())], allow_nan=False)
+    g2, p2, c2 = json.loads(text)
+    return codec.load(sb.config, g2, p2, [(k, v) for k, v in c2], "test")
+
+
+def test_the_moves_keep_only_state_a_checkpoint_can_carry() -> None:
+    """Holds, live relax and wrap-up timers, and a conversation handed back to its bot: each
+    loads back from a checkpoint and goes on as the original does."""
+    people = [bot("bot-a"), human("rep-1", skills={"fr": 1}), human("rep-2", presence=(
+        PresenceStatus.AWAY))]  # fmt: skip
+    sb = Switchboard(Config.build(people, [QueueSpec(
+        name="q", members=("bot-a", "rep-1", "rep-2"), wrap_up=30)]))  # fmt: skip
+    steps: list[tuple[object, float]] = [
+        (Start(conversation="c1", queue="q"), 0),
+        (Escalate(conversation="c1", participant="bot-a", requires=(FR,)), 1),
+        (Accept(conversation="c1", participant="rep-1"), 2),
+        (Start(conversation="c2", queue="q"), 3),
+        (Escalate(conversation="c2", participant="bot-a"), 4),
+        (Cancel(conversation="c2"), 5),
+        (Start(conversation="c3", queue="q", kind=Wanted.HUMAN, requires=(FR,)), 6),
+        (End(conversation="c1", participant="rep-1"), 7),
+        (Tick(now=50), 50),
+        (Tick(now=200), 200),
+    ]
+    for event, now in steps:
+        loaded = round_trip(sb)
+        expected = sb.handle(event, now=now)  # type: ignore[arg-type]
+        assert loaded.handle(event, now=now) == expected  # type: ignore[arg-type]
+        assert loaded.next_deadline() == sb.next_deadline()
