@@ -393,3 +393,25 @@ def test_the_moves_keep_only_state_a_checkpoint_can_carry() -> None:
         expected = sb.handle(event, now=now)  # type: ignore[arg-type]
         assert loaded.handle(event, now=now) == expected  # type: ignore[arg-type]
         assert loaded.next_deadline() == sb.next_deadline()
+
+
+def test_a_start_without_a_kind_still_asks_bots_first_after_an_overflow() -> None:
+    """It asked for anyone, bots before humans (docs/routing.md): in the queue it overflows
+    into, a free bot takes it though the strategy alone would rank the human first."""
+    people = [
+        bot("bot-a", capacity=1, presence=PresenceStatus.OFFLINE),
+        bot("bot-b", capacity=1),
+        human("rep-2", capacity=5),  # highest capacity: the strategy alone ranks rep-2 first
+    ]
+    queues = [
+        QueueSpec(
+            name="a", members=("bot-a",), wait_timeout=10, overflow=OverflowTransfer(queue="b")
+        ),
+        QueueSpec(name="b", members=("bot-b", "rep-2")),
+    ]
+    sb = Switchboard(Config.build(people, queues))
+    assert sb.handle(Start(conversation="c1", queue="a"), now=0) == []
+    took = sb.handle(Tick(now=10))
+    assert seen(took) == [("participant_added", "bot-b"), ("context_set", "bot-b"),
+                          ("greeting", "bot-b")]  # fmt: skip
+    assert sb.state_of("c1") is State.BOT_ACTIVE
