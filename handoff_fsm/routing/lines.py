@@ -235,11 +235,6 @@ class RoutingBooks:
         rec = self._conversations.get(conversation)
         return None if rec is None else rec.priority
 
-    def bots_first(self, conversation: str) -> bool:
-        """Whether its request asks for anyone, bots before humans (a start without a kind)."""
-        rec = self._conversations.get(conversation)
-        return rec is not None and rec.bots_first
-
     def decisions(self, conversation: str) -> tuple[PastDecision, ...]:
         """Its last routing decisions (who was chosen, each member's verdict), oldest first."""
         rec = self._conversations.get(conversation)
