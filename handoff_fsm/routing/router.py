@@ -146,6 +146,11 @@ class Router(WorldBooks):
             rec.requires = kept
         return True
 
+    def bots_first(self, conversation: str) -> bool:
+        """Whether its request asks for anyone, bots before humans (a start without a kind)."""
+        rec = self._conversations.get(conversation)
+        return rec is not None and rec.bots_first
+
     def relax_deadlines(self, conversation: str) -> tuple[float, ...]:
         """When the current requirements with `for` drop, in order."""
         rec = self._known(conversation)

@@ -429,11 +429,13 @@ class Moves:
             requires = self._router.requires(record.id)
             priority = self._router.priority(record.id)
             since = self._router.request_since(record.id)
+            bots_first = self._router.bots_first(record.id)
             self._fire(record, Trigger.WAIT_TIMEOUT, frozenset({Guard.OVERFLOW_TRANSFER}))
             self._withdrawn(self._router.leave(record.id, self.now))
             self._enqueue(
-                record, overflow.queue, wanted, requires=requires, priority=priority, since=since
-            )
+                record, overflow.queue, wanted, requires=requires, priority=priority,
+                since=since, bots_first=bots_first,
+            )  # fmt: skip
             self._serve()
             return
         if isinstance(overflow, OverflowReturnToBot):
