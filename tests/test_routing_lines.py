@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from routing_helpers import AVAILABLE, AWAY, arrive, human, one_queue, picks, settled
 
+import pytest
 from handoff_fsm.config import Kind, ParticipantSpec, Requirement
+from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.routing import Router
 from handoff_fsm.routing import inspect as routing_inspect
+from handoff_fsm.routing import lines as routing_lines
 from handoff_fsm.routing.records import SUB_ANY
+from handoff_fsm.routing.waits import WAIT_TABLE, WaitStatus, WaitTrigger
 
 
 def _parked(router: Router) -> list[int]:
@@ -149,3 +153,21 @@ def test_a_change_to_someone_free_before_and_after_leaves_the_queue_out_of_the_n
     assert routing_inspect.pending_queues(router) == ()
     router.set_presence("h2", AVAILABLE, 4)
     assert picks(router.serve(4)) == [("c1", "h2")]
+
+
+def test_a_move_the_wait_model_does_not_allow_is_refused_and_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every change of a wait goes through the wait model's table: a model without "leave while
+    offered" makes that leave a refusal, not a half-made change."""
+    router = one_queue(human("h1", 1))
+    arrive(router, "c1")
+    forbidden = (WaitStatus.OFFERED, WaitTrigger.LEAVE)
+    table = {move: to for move, to in WAIT_TABLE.items() if move != forbidden}
+    monkeypatch.setattr(routing_lines, "WAIT_TABLE", table)
+    before = routing_inspect.dump(router)
+    with pytest.raises(StepRefused) as refused:
+        router.leave("c1", 1)
+    assert refused.value.code is ErrorCode.WRONG_STATE
+    assert refused.value.message == "conversation 'c1': leave is not allowed when offered"
+    assert routing_inspect.dump(router) == before
