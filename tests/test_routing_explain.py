@@ -149,7 +149,8 @@ def test_every_requirement_an_ineligible_member_lacks_is_listed() -> None:
     r = Router(people, [QueueSpec(name="q", members=("h1",))])
     lacking = (Requirement(skill="fr", level=2, for_=60), Requirement(skill="es", for_=60))
     r.enqueue("c1", "q", 0, requires=lacking)
-    assert r.explain("c1").render().splitlines()[1] == "  h1  lacks fr >= 2, es >= 1 (capacity left 1)"
+    line = r.explain("c1").render().splitlines()[1]
+    assert line == "  h1  lacks fr >= 2, es >= 1 (capacity left 1)"
 
 
 def test_an_explanation_with_nobody_considered_renders_without_a_member_line() -> None:
@@ -177,7 +178,9 @@ def _decided_in_queue_of(members: int) -> PastDecision:
     return decision
 
 
-def test_a_decision_keeps_every_verdict_up_to_the_explained_size_and_only_the_choice_beyond() -> None:
+def test_a_decision_keeps_each_verdict_up_to_the_explained_size_and_only_the_choice_beyond() -> (
+    None
+):
     """Verdicts and capacity left as they were when the choice was made, before the offer."""
     decision = _decided_in_queue_of(EXPLAINED_MEMBERS)
     assert (decision.at, decision.queue, decision.chosen) == (5, "q", "h0")

@@ -8,9 +8,9 @@ per offer timeout at its end as at its start (counted in selection work, not tim
 
 from __future__ import annotations
 
+import pytest
 from routing_helpers import AVAILABLE, AWAY, arrive, human, one_queue, picks, settled
 
-import pytest
 from handoff_fsm.config import Kind, ParticipantSpec, Requirement
 from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.routing import Router

@@ -65,6 +65,6 @@ def test_ids_held_before_or_declined_stay_sorted_once_each_and_a_lone_id_is_shar
 def test_removing_a_ticket_that_is_not_in_its_line_is_caught_not_done() -> None:
     for missing in (2, 5):
         tickets = [1, 3]
-        with pytest.raises(AssertionError, match="^ticket not in its line$"):
+        with pytest.raises(AssertionError, match=r"^ticket not in its line$"):
             remove_ticket(tickets, missing)
         assert tickets == [1, 3]

@@ -341,16 +341,16 @@ def test_a_configuration_that_cannot_be_routed_is_refused(
         Router(participants, queues)
 
 
-def test_a_refusal_for_capacity_names_the_conversation_and_a_named_one_every_missing_skill() -> None:
+def test_a_refusal_for_capacity_names_the_conversation_and_for_a_name_each_missing_skill() -> None:
     people = [bot("b1", 1), ParticipantSpec(id="h1", kind=Kind.HUMAN, capacity=1), human("h2", 0)]
     router = Router(people, [queue("q", "b1", "h1", "h2")])
     arrive(router, "c1", wanted=Wanted.BOT)
-    with pytest.raises(StepRefused, match="^'b1' has no capacity left for conversation 'c2'$"):
+    with pytest.raises(StepRefused, match=r"^'b1' has no capacity left for conversation 'c2'$"):
         router.assign("c2", "b1", "q", 1)
-    with pytest.raises(StepRefused, match="^'h2' has no capacity left for conversation 'c1'$"):
+    with pytest.raises(StepRefused, match=r"^'h2' has no capacity left for conversation 'c1'$"):
         router.reassign("c1", "h2", 1)
     lasting = (Requirement(skill="fr", level=2), Requirement(skill="es"))
-    with pytest.raises(StepRefused, match="^'h1' lacks fr at level 2, es at level 1$"):
+    with pytest.raises(StepRefused, match=r"^'h1' lacks fr at level 2, es at level 1$"):
         router.enqueue("c3", "q", 1, named="h1", requires=lasting)
 
 
