@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from handoff_fsm.config import Kind, ParticipantSpec, QueueSpec
+from handoff_fsm.config import Kind, ParticipantSpec, QueueSpec, Requirement
 from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.events import PresenceStatus, Wanted
 from handoff_fsm.routing import Offered, Router
 from handoff_fsm.routing.explain import (
+    EXPLAINED_MEMBERS,
     KEPT_DECISIONS,
     Consideration,
+    Explanation,
     Kept,
     PastDecision,
     keep,
@@ -116,3 +118,76 @@ def test_kept_decisions_come_back_as_kept_and_only_the_last_ones_stay() -> None:
         past = keep(past, decision)
     assert kept_decisions(past) == tuple(decisions[-KEPT_DECISIONS:])
     assert kept_decisions(keep((), decisions[0])) == (decisions[0],)
+
+
+def test_one_participants_verdict_names_it_whether_chosen_with_the_offer_or_eligible() -> None:
+    r = router()
+    r.enqueue("c1", "q", 0, wanted=Wanted.HUMAN)
+    assert r.consider("c1", "h2") == Consideration(
+        participant="h2", verdict=Verdict.CHOSEN, remaining=3
+    )
+    assert r.consider("c1", "h1") == Consideration(
+        participant="h1", verdict=Verdict.RANKED_LOWER, remaining=1
+    )
+    r.serve(0)
+    assert r.consider("c1", "h2") == Consideration(
+        participant="h2", verdict=Verdict.CHOSEN, remaining=2
+    )
+
+
+def test_a_bots_first_request_is_explained_with_every_bot_ranked_before_every_human() -> None:
+    r = router()  # highest capacity: h2 (3 left) outranks b1 (2 left) by the strategy alone
+    r.enqueue("c1", "q", 0, bots_first=True)
+    assert r.explain("c1").chosen == "b1"
+    assert [d.participant for d in r.serve(0)] == ["b1"]
+    r.enqueue("c2", "q", 1, wanted=Wanted.ANY)
+    assert r.explain("c2").chosen == "h2"
+
+
+def test_every_requirement_an_ineligible_member_lacks_is_listed() -> None:
+    people = [ParticipantSpec(id="h1", kind=Kind.HUMAN, capacity=1)]
+    r = Router(people, [QueueSpec(name="q", members=("h1",))])
+    lacking = (Requirement(skill="fr", level=2, for_=60), Requirement(skill="es", for_=60))
+    r.enqueue("c1", "q", 0, requires=lacking)
+    line = r.explain("c1").render().splitlines()[1]
+    assert line == "  h1  lacks fr >= 2, es >= 1 (capacity left 1)"
+
+
+def test_an_explanation_with_nobody_considered_renders_without_a_member_line() -> None:
+    empty = Explanation(
+        conversation="c1",
+        queue="q",
+        strategy=Strategy.ROUND_ROBIN,
+        wanted=Wanted.ANY,
+        named=None,
+        considered=(),
+        chosen=None,
+    )
+    assert empty.render().splitlines() == [
+        "conversation c1 waits in queue q (strategy round_robin), asking for a bot or a human:",
+        "nobody can take it now",
+    ]
+
+
+def _decided_in_queue_of(members: int) -> PastDecision:
+    people = [ParticipantSpec(id=f"h{n}", kind=Kind.HUMAN, capacity=2) for n in range(members)]
+    r = Router(people, [QueueSpec(name="q", members=tuple(p.id for p in people))])
+    r.enqueue("c1", "q", 0)
+    r.serve(5)
+    (decision,) = r.decisions("c1")
+    return decision
+
+
+def test_a_decision_keeps_each_verdict_up_to_the_explained_size_and_only_the_choice_beyond() -> (
+    None
+):
+    """Verdicts and capacity left as they were when the choice was made, before the offer."""
+    decision = _decided_in_queue_of(EXPLAINED_MEMBERS)
+    assert (decision.at, decision.queue, decision.chosen) == (5, "q", "h0")
+    assert decision.considered[:2] == (
+        Consideration(participant="h0", verdict=Verdict.CHOSEN, remaining=2),
+        Consideration(participant="h1", verdict=Verdict.RANKED_LOWER, remaining=2),
+    )
+    assert len(decision.considered) == EXPLAINED_MEMBERS
+    beyond = _decided_in_queue_of(EXPLAINED_MEMBERS + 1)
+    assert beyond.chosen == "h0" and beyond.considered == ()

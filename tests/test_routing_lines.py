@@ -8,12 +8,16 @@ per offer timeout at its end as at its start (counted in selection work, not tim
 
 from __future__ import annotations
 
-from routing_helpers import AVAILABLE, AWAY, human, one_queue, picks, settled
+import pytest
+from routing_helpers import AVAILABLE, AWAY, arrive, human, one_queue, picks, settled
 
 from handoff_fsm.config import Kind, ParticipantSpec, Requirement
+from handoff_fsm.errors import ErrorCode, StepRefused
 from handoff_fsm.routing import Router
 from handoff_fsm.routing import inspect as routing_inspect
+from handoff_fsm.routing import lines as routing_lines
 from handoff_fsm.routing.records import SUB_ANY
+from handoff_fsm.routing.waits import WAIT_TABLE, WaitStatus, WaitTrigger
 
 
 def _parked(router: Router) -> list[int]:
@@ -102,3 +106,68 @@ def test_a_backlog_costs_the_same_per_timeout_at_its_end_as_at_its_start() -> No
     first, last = sum(work[:20]), sum(work[-20:])
     assert last <= 2 * first, (first, last)
     settled(router)
+
+
+def test_holds_and_offers_are_listed_in_ticket_order_not_by_name() -> None:
+    router = one_queue(human("h1", 4))
+    for cid in ("zeta", "alpha"):
+        router.assign(cid, "h1", "q", 0)
+    assert router.holds_of("h1") == ("zeta", "alpha")
+    for cid in ("yak", "bee"):
+        router.enqueue(cid, "q", 1)
+    router.serve(1)
+    assert router.offers_of("h1") == ("yak", "bee")
+
+
+def test_a_requests_priority_and_start_are_told_and_nothing_of_a_stranger() -> None:
+    router = one_queue(human("h1", 0))
+    router.enqueue("c1", "q", 7, priority=3)
+    router.enqueue("c2", "q", 8, since=2)
+    assert (router.priority("c1"), router.request_since("c1")) == (3, 7)
+    assert (router.priority("c2"), router.request_since("c2")) == (None, 2)
+    assert router.priority("ghost") is None and router.request_since("ghost") is None
+    assert router.decisions("ghost") == ()
+
+
+def test_a_change_that_frees_nobody_leaves_the_queue_out_of_the_next_serve() -> None:
+    router = one_queue(human("h1", 1))
+    arrive(router, "c1")
+    router.accept("c1", "h1", 1)
+    router.enqueue("c2", "q", 1)
+    assert router.serve(1) == [] and routing_inspect.pending_queues(router) == ()
+    router.release("c1", 2, wrap_until=10)  # still full while it wraps up
+    assert routing_inspect.pending_queues(router) == ()
+    router.end_wrap_up("h1")
+    assert routing_inspect.pending_queues(router) == ("q",)
+    assert picks(router.serve(3)) == [("c2", "h1")]
+
+
+def test_a_change_to_someone_free_before_and_after_leaves_the_queue_out_of_the_next_serve() -> None:
+    router = one_queue(human("h1", 2), human("h2", 1))
+    router.set_presence("h2", AWAY, 0)
+    arrive(router, "c1")
+    router.decline("c1", "h1", 1)
+    assert router.serve(1) == [] and routing_inspect.pending_queues(router) == ()
+    router.assign("c2", "h1", "q", 2)
+    router.release("c2", 3)  # h1 had room before and after; c1 may not go to h1 anyway
+    assert routing_inspect.pending_queues(router) == ()
+    router.set_presence("h2", AVAILABLE, 4)
+    assert picks(router.serve(4)) == [("c1", "h2")]
+
+
+def test_a_move_the_wait_model_does_not_allow_is_refused_and_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every change of a wait goes through the wait model's table: a model without "leave while
+    offered" makes that leave a refusal, not a half-made change."""
+    router = one_queue(human("h1", 1))
+    arrive(router, "c1")
+    forbidden = (WaitStatus.OFFERED, WaitTrigger.LEAVE)
+    table = {move: to for move, to in WAIT_TABLE.items() if move != forbidden}
+    monkeypatch.setattr(routing_lines, "WAIT_TABLE", table)
+    before = routing_inspect.dump(router)
+    with pytest.raises(StepRefused) as refused:
+        router.leave("c1", 1)
+    assert refused.value.code is ErrorCode.WRONG_STATE
+    assert refused.value.message == "conversation 'c1': leave is not allowed when offered"
+    assert routing_inspect.dump(router) == before

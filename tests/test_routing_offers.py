@@ -149,3 +149,13 @@ def test_a_named_request_that_can_never_be_met_is_refused() -> None:
         router.check_request("q", named="ghost")
     router.check_request("q", wanted=Wanted.BOT, named="b1")
     assert router.queue_of("c1") is None
+
+
+def test_an_accepted_offer_ends_a_run_of_offers_let_time_out() -> None:
+    router = one_queue(human("h1", 2), offer_timeout=30)
+    arrive(router, "c1")
+    router.expire_offer("c1", "h1", 30)
+    arrive(router, "c2", now=31)
+    assert router.offer_of("c2") == "h1" and router.missed_offers("h1") == 1
+    router.accept("c2", "h1", 32)
+    assert router.missed_offers("h1") == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -12,6 +13,7 @@ from handoff_fsm.routing.records import (
     has_room,
     leaf_key,
     missing_from,
+    remove_ticket,
     with_id,
 )
 from handoff_fsm.routing.segment_tree import MinSegmentTree
@@ -58,3 +60,11 @@ def test_ids_held_before_or_declined_stay_sorted_once_each_and_a_lone_id_is_shar
     ids = with_id(with_id(with_id((), "rep-2"), "rep-1"), "rep-2")
     assert ids == ("rep-1", "rep-2")
     assert with_id((), "rep-1") is with_id((), "rep-1")  # one 1-tuple for every conversation
+
+
+def test_removing_a_ticket_that_is_not_in_its_line_is_caught_not_done() -> None:
+    for missing in (2, 5):
+        tickets = [1, 3]
+        with pytest.raises(AssertionError, match=r"^ticket not in its line$"):
+            remove_ticket(tickets, missing)
+        assert tickets == [1, 3]

@@ -30,6 +30,7 @@ from handoff_fsm.routing import (
     Router,
     RoutingConfigError,
     Verdict,
+    WaitStatus,
     Withdrawn,
 )
 from handoff_fsm.routing import inspect as routing_inspect
@@ -391,3 +392,104 @@ def test_a_requirement_relaxes_exactly_when_its_for_has_run_out() -> None:
     assert router.requires("c1") == (billing,)
     router.enqueue("c2", "q", 30, requires=(billing,), since=0, check=False)  # ran out at 30
     assert router.requires("c2") == ()
+
+
+def test_a_refusal_for_capacity_names_the_conversation_and_for_a_name_each_missing_skill() -> None:
+    people = [bot("b1", 1), ParticipantSpec(id="h1", kind=Kind.HUMAN, capacity=1), human("h2", 0)]
+    router = Router(people, [queue("q", "b1", "h1", "h2")])
+    arrive(router, "c1", wanted=Wanted.BOT)
+    with pytest.raises(StepRefused, match=r"^'b1' has no capacity left for conversation 'c2'$"):
+        router.assign("c2", "b1", "q", 1)
+    with pytest.raises(StepRefused, match=r"^'h2' has no capacity left for conversation 'c1'$"):
+        router.reassign("c1", "h2", 1)
+    lasting = (Requirement(skill="fr", level=2), Requirement(skill="es"))
+    with pytest.raises(StepRefused, match=r"^'h1' lacks fr at level 2, es at level 1$"):
+        router.enqueue("c3", "q", 1, named="h1", requires=lasting)
+
+
+def test_a_conversation_assigned_without_a_wait_has_a_wait_that_is_over() -> None:
+    router = one_queue(bot("b1", 1))
+    router.assign("c1", "b1", "q", 0)
+    assert router.wait_status("c1") is WaitStatus.LEFT and router.holder("c1") == "b1"
+
+
+def test_no_best_candidate_is_named_while_an_offer_is_out() -> None:
+    router = one_queue(human("h1", 1), human("h2", 1))
+    router.enqueue("c1", "q", 0)
+    assert router.best_candidate("c1") == "h1"
+    router.serve(0)
+    assert router.best_candidate("c1") is None and router.offer_of("c1") == "h1"
+
+
+def test_ending_one_wrap_up_ends_only_that_one_even_with_the_same_deadline() -> None:
+    router = one_queue(human("h1", 3))
+    for cid in ("c1", "c2", "c3"):
+        router.assign(cid, "h1", "q", 0)
+    router.release("c1", 1, wrap_until=10)
+    router.release("c2", 1, wrap_until=10)
+    router.release("c3", 1, wrap_until=20)
+    assert router.end_wrap_up("h1", "c1", until=20) == ()  # not c1's deadline: nothing ends
+    assert router.end_wrap_up("h1", "c1", until=10) == ("c1",)
+    assert router.wrapping("h1") == {"c2": 10, "c3": 20} and router.load("h1") == 2
+
+
+def test_a_second_wrap_up_of_the_same_conversation_keeps_both_holds_units() -> None:
+    router = one_queue(human("h1", 3), units=1)
+    router.assign("c1", "h1", "q", 0)
+    router.release("c1", 1, wrap_until=10)
+    router.assign("c1", "h1", "q", 2)  # given back to the same human during its wrap-up
+    router.release("c1", 3, wrap_until=20)
+    assert router.wrapping("h1") == {"c1": 20} and router.load("h1") == 2
+    assert router.end_wrap_up("h1") == ("c1",) and router.load("h1") == 0
+    settled(router)
+
+
+def test_going_offline_during_a_wrap_up_frees_its_units() -> None:
+    router = one_queue(human("h1", 3), units=2)
+    router.assign("c1", "h1", "q", 0)
+    router.release("c1", 1, wrap_until=10)
+    assert router.load("h1") == 2
+    router.set_presence("h1", OFFLINE, 2)
+    assert router.load("h1") == 0 and router.wrapping("h1") == {}
+    settled(router)
+
+
+def test_relax_drops_a_requirement_only_once_its_time_counted_from_the_request_is_up() -> None:
+    people = [ParticipantSpec(id="h1", kind=Kind.HUMAN, capacity=1)]
+    router = Router(people, [queue("q", "h1")])
+    fr = Requirement(skill="fr", for_=10)
+    router.enqueue("c1", "q", 100, requires=(fr,))
+    assert router.relax("c1", 105) is False and router.requires("c1") == (fr,)
+    assert router.serve(105) == []
+    assert router.relax("c1", 110) is True and router.requires("c1") == ()
+    assert picks(router.serve(110)) == [("c1", "h1")]
+    assert router.relax("c1", 120) is False
+
+
+def test_a_named_participant_going_away_with_the_offer_out_is_still_waited_for() -> None:
+    router = one_queue(human("h1", 1), human("h2", 1))
+    assert picks(arrive(router, "c1", named="h2")) == [("c1", "h2")]
+    change = router.set_presence("h2", AWAY, 1)
+    assert [w.conversation for w in change.withdrawn] == ["c1"]
+    assert router.named("c1") == "h2" and router.serve(1) == []
+    router.set_presence("h2", AVAILABLE, 2)
+    assert picks(router.serve(2)) == [("c1", "h2")]
+    settled(router)
+
+
+def test_setting_a_human_available_again_forgets_its_missed_offers() -> None:
+    router = one_queue(human("h1", 1), offer_timeout=30)
+    arrive(router, "c1")
+    router.expire_offer("c1", "h1", 30)
+    assert router.missed_offers("h1") == 1
+    router.set_presence("h1", AVAILABLE, 31)  # already available: only the count starts over
+    assert router.missed_offers("h1") == 0
+
+
+def test_each_check_of_a_named_participant_counts_as_one_selection_step() -> None:
+    router = one_queue(human("h1", 1), human("h2", 1))
+    router.enqueue("c1", "q", 0, named="h2")
+    steps = routing_inspect.selection_steps(router)
+    for _ in range(3):
+        assert router.best_candidate("c1") == "h2"
+    assert routing_inspect.selection_steps(router) == steps + 3

@@ -20,7 +20,7 @@ from routing_helpers import (
     verdicts,
 )
 
-from handoff_fsm.config import Kind, ParticipantSpec, Strategy
+from handoff_fsm.config import Kind, ParticipantSpec, Requirement, Strategy
 from handoff_fsm.errors import StepRefused
 from handoff_fsm.events import Wanted
 from handoff_fsm.routing import (
@@ -257,3 +257,23 @@ def test_skipping_those_that_held_it_before_costs_only_the_few_skipped() -> None
     before = routing_inspect.selection_steps(router)
     assert picks(router.serve(1)) == [("c1", "p5")]
     assert routing_inspect.selection_steps(router) - before < 6 * 40
+
+
+def test_round_robin_over_bots_and_humans_rotates_through_both_kinds_in_queue_order() -> None:
+    router = one_queue(bot("b1"), human("h1"), strategy=Strategy.ROUND_ROBIN)
+    got = [picks(arrive(router, f"c{i}"))[0][1] for i in range(3)]
+    assert got == ["b1", "h1", "b1"]
+
+
+def test_round_robin_with_a_requirement_wraps_to_the_first_member_that_meets_it() -> None:
+    people = [
+        ParticipantSpec(id=pid, kind=Kind.HUMAN, capacity=5, skills={"fr": level})
+        for pid, level in (("h1", 1), ("h2", 0), ("h3", 1))
+    ]
+    router = Router(people, [queue("q", "h1", "h2", "h3", strategy=Strategy.ROUND_ROBIN)])
+    fr = (Requirement(skill="fr"),)
+    got = []
+    for i in range(3):
+        router.enqueue(f"c{i}", "q", i, requires=fr)
+        got += [d.participant for d in router.serve(i)]
+    assert got == ["h1", "h3", "h1"]

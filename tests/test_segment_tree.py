@@ -64,3 +64,12 @@ def test_a_query_visits_logarithmically_many_nodes() -> None:
     tree = build([(float(i), i) for i in range(size)])
     tree.best_outside(0, size, [0, 5, 99])
     assert tree.visits <= 4 * 2 * 17  # four gaps, at most two nodes per level each
+
+
+def test_a_query_of_every_leaf_visits_one_node_per_level() -> None:
+    size = 1 << 16
+    tree = build([(float(i), i) for i in range(size)])
+    assert tree.best_in(0, size) == (0.0, 0)
+    assert tree.visits == 17  # the leaves' level, then each level up to the root
+    tree.best_in(0, size)
+    assert tree.visits == 34

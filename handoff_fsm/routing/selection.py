@@ -72,9 +72,7 @@ def verdict(rec: WaitRecord, q: QueueRecord, agent: AgentRecord) -> Verdict | No
     return None
 
 
-def rank(
-    q: QueueRecord, agent: AgentRecord, position: int, bots_first: bool = False
-) -> tuple[float, ...]:
+def rank(q: QueueRecord, agent: AgentRecord, position: int, bots_first: bool) -> tuple[float, ...]:
     """The strategy's rank, for a linear look (`explain`); `pick` gets the same order (a bots
     first request ranks every bot before every human)."""
     if q.spec.strategy is Strategy.ROUND_ROBIN:
