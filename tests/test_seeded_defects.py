@@ -421,6 +421,27 @@ class OverflowLosesTheKind(Switchboard):
         self._serve()
 
 
+class OverflowDropsRequirements(Switchboard):
+    """(dd) A wait that overflows into another queue forgets the skills it requires (the router
+    is asked for the requirements, and none are passed on), so it may go to someone without
+    them there; the router's own state forgets them too, so only the request as the steps made
+    it can tell."""
+
+    def _wait_ran_out(self, record: ConversationRecord) -> None:
+        queue = self._router.queue_of(record.id)
+        assert queue is not None
+        overflow = self._router.queue(queue).overflow
+        if not isinstance(overflow, OverflowTransfer):
+            super()._wait_ran_out(record)
+            return
+        wanted = self._router.wanted(record.id) or Wanted.ANY
+        since = self._router.request_since(record.id)
+        self._fire(record, Trigger.WAIT_TIMEOUT, frozenset({Guard.OVERFLOW_TRANSFER}))
+        self._withdrawn(self._router.leave(record.id, self.now))
+        self._enqueue(record, overflow.queue, wanted, since=since)
+        self._serve()
+
+
 class _ParksForeverRouter(Router):
     def _unpark_for(self, q: QueueRecord, agent: AgentRecord) -> None:
         del q, agent
@@ -466,6 +487,7 @@ DEFECTS: list[tuple[type[Switchboard], str]] = [
     (KeepsTheFirstOfferTimer, "one_timer_each"),
     (OverflowLosesTheKind, "request_kept"),
     (ParksForever, "work_conserving"),
+    (OverflowDropsRequirements, "request_kept"),
 ]
 
 #: Bounded and reproducible in every profile: a defect is a sure failure, not a hunt.

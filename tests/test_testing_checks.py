@@ -576,3 +576,17 @@ def test_an_offer_made_while_time_passed_is_judged_by_the_request_of_then() -> N
     )
     assert Offer(conversation="c3", to="rep-4", queue="care") in effects
     assert audit.violations == []
+
+
+def test_request_kept_holds_a_requirement_until_its_for_runs_out_and_not_after() -> None:
+    """c1 requires billing for 30 s; rep-1 has none: it is offered c1 only once the requirement
+    has relaxed, and the check, reading the request from the Start, agrees."""
+    people = [ParticipantSpec(id="rep-1", kind=Kind.HUMAN, capacity=1)]
+    queue = QueueSpec(name="q", members=("rep-1",), wait_timeout=100)
+    audit = Auditor(Switchboard(Config.build(people, [queue], Settings())))
+    billing = Requirement(skill="billing", for_=30.0)
+    audit.handle(Start(conversation="c1", queue="q", requires=(billing,)), now=0)
+    assert fingerprint(audit.board).conversations["c1"].offer is None
+    audit.handle(Tick(now=30))
+    assert fingerprint(audit.board).conversations["c1"].offer == "rep-1"
+    assert audit.violations == []
