@@ -528,12 +528,26 @@ def capacity_lowered_under_two_offers(engine: type[Switchboard]) -> None:
     auditor.handle(SetCapacity(participant="rep-1", capacity=1), now=2)
 
 
+def offer_cancelled_by_going_away(engine: type[Switchboard]) -> None:
+    """rep-1 is offered c1 and steps away: the offer is cancelled, and c1 offered to rep-2."""
+    people = [
+        ParticipantSpec(id="rep-1", kind=Kind.HUMAN, capacity=2),
+        ParticipantSpec(id="rep-2", kind=Kind.HUMAN, capacity=1),
+    ]
+    sales = QueueSpec(name="sales", members=("rep-1", "rep-2"), offer_timeout=30)
+    auditor = Auditor(engine(Config.build(people, [sales], Settings())))
+    auditor.handle(Start(conversation="c1", queue="sales"), now=0)  # offered to rep-1
+    auditor.handle(Presence(participant="rep-1", status=PresenceStatus.AWAY), now=10)
+
+
 #: Defects the bounded fuzzing does not reach (a rare sequence), or reaches through another
-#: invariant first (a capacity kept over its offers also serves a line out of order under the
+#: invariant first (a capacity kept over its offers also serves a line out of order, and an offer
+#: withdrawn silently by a leave_queue is first seen by books_match and one_timer_each, under the
 #: CI profile's derandomized search): a scripted run shows each by its own invariant.
 SCRIPTED: dict[type[Switchboard], Callable[[type[Switchboard]], None]] = {
     KeepsTheFirstOfferTimer: reoffered_after_a_break,
     LowersCapacityButKeepsOffers: capacity_lowered_under_two_offers,
+    WithdrawsSilently: offer_cancelled_by_going_away,
 }
 FUZZED = [(engine, invariant) for engine, invariant in DEFECTS if engine not in SCRIPTED]
 

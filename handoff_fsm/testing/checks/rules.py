@@ -27,6 +27,7 @@ from handoff_fsm.events import (
     End,
     Presence,
     RemoveParticipant,
+    Start,
     Transfer,
 )
 from handoff_fsm.testing.checks.base import Check, StepRecord, Violation, World
@@ -34,24 +35,27 @@ from handoff_fsm.testing.fingerprint import Fingerprint
 from handoff_fsm.vocabulary import PresenceStatus, WithdrawReason
 
 
-def _picks(step: StepRecord, world: World) -> Iterator[tuple[str, str, str, int]]:
+def _picks(
+    step: StepRecord, world: World, *, starts: bool = False
+) -> Iterator[tuple[str, str, str, int]]:
     """(conversation, participant, queue, effect index) for each routing pick of the step: an
     offer, or a bot joining as holder a conversation that was in a line (not the bot taking it
-    back). A human joining as holder is accepting an offer: the pick was the offer, made
-    earlier."""
+    back), and with `starts` a bot taking the conversation the step starts. A human joining as
+    holder is accepting an offer: the pick was the offer, made earlier."""
+    event = step.event
     for at, effect in enumerate(step.effects):
         cid = effect.conversation
         if cid is None:
             continue
         was = step.before.conversations.get(cid)
+        started = starts and isinstance(event, Start) and cid == event.conversation
         if isinstance(effect, Offer):
             yield cid, effect.to, effect.queue, at
         elif (
             isinstance(effect, ParticipantAdded)
             and effect.role is Role.HOLDER
-            and was is not None
-            and was.queue is not None
-            and effect.to != was.return_bot
+            and ((was is None and started) or (was is not None and was.queue is not None))
+            and (was is None or effect.to != was.return_bot)
             and world.kind(effect.to) is Kind.BOT
         ):
             now = step.after.conversations.get(cid)
@@ -121,7 +125,7 @@ class RequirementsMet(Check):
     name = "requirements_met"
 
     def observe(self, step: StepRecord) -> Iterator[Violation]:
-        for cid, pid, _, at in _picks(step, self.world):
+        for cid, pid, _, at in _picks(step, self.world, starts=True):
             # A pick made while time passed answers the request as it was then: the step's own
             # action (an escalation, a transfer) may ask new requirements only after it.
             world = step.after if at >= step.fired else step.at_action
