@@ -305,3 +305,9 @@ def test_audit_names_a_parked_line_with_a_ticket_twice() -> None:
         "q: ready sub-lines do not match the line",
         "q: a parked line is not sorted by ticket",
     ]
+
+
+def test_audit_names_a_wait_both_ready_and_parked() -> None:
+    r = parked_router()
+    r._queues["q"].ready[2].append(1)
+    assert "c1: both ready and parked" in routing_inspect.audit(r)

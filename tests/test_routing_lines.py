@@ -171,3 +171,21 @@ def test_a_move_the_wait_model_does_not_allow_is_refused_and_changes_nothing(
     assert refused.value.code is ErrorCode.WRONG_STATE
     assert refused.value.message == "conversation 'c1': leave is not allowed when offered"
     assert routing_inspect.dump(router) == before
+
+
+def test_every_past_decision_keeps_its_own_chosen_participant() -> None:
+    router = one_queue(human("h1", 1), human("h2", 1), offer_timeout=30)
+    router.enqueue("c1", "q", 0)
+    assert picks(router.serve(0)) == [("c1", "h1")]
+    router.decline("c1", "h1", 5)
+    assert picks(router.serve(5)) == [("c1", "h2")]
+    assert [d.chosen for d in router.decisions("c1")] == ["h1", "h2"]
+
+
+def test_line_priority_is_that_of_a_wait_or_a_hold_and_none_for_the_unknown() -> None:
+    router = one_queue(human("h1", 1), offer_timeout=30)
+    router.enqueue("c1", "q", 0, priority=4)
+    router.serve(0)
+    router.accept("c1", "h1", 1)
+    assert router.holder("c1") == "h1" and router.line_priority("c1") == 4
+    assert router.line_priority("nobody") is None

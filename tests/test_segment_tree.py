@@ -73,3 +73,14 @@ def test_a_query_of_every_leaf_visits_one_node_per_level() -> None:
     assert tree.visits == 17  # the leaves' level, then each level up to the root
     tree.best_in(0, size)
     assert tree.visits == 34
+
+
+def test_a_skipped_leaf_before_the_range_does_not_stop_the_skipping() -> None:
+    tree = build([(float(i), i) for i in range(8)])
+    assert tree.best_outside(2, 8, [0, 2]) == (3.0, 3)
+
+
+def test_a_best_first_search_counts_each_node_it_takes_once() -> None:
+    tree = build([(float(i), i) for i in range(4)])
+    assert tree.best_where(0, 4, lambda leaf: True) == (0.0, 0)
+    assert tree.visits == 3  # the root, the left child, the first leaf

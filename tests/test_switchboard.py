@@ -573,3 +573,12 @@ def test_a_trace_asked_of_a_board_built_without_trace_is_refused_with_its_messag
         board().trace_of("c1")
     assert refused.value.code is ErrorCode.NOT_TRACED
     assert refused.value.message == "this switchboard was built without trace=True"
+
+
+def test_an_answered_proposal_is_gone_so_a_second_answer_is_refused() -> None:
+    sb = board()
+    started(sb)
+    sb.handle(Propose(conversation="c1", participant="bot-a", supervisor="rep-1", action="x"))
+    sb.handle(Approve(conversation="c1", participant="rep-1"))
+    refused = sb.step(Approve(conversation="c1", participant="rep-1"))
+    assert refused.error is not None and refused.error.code is ErrorCode.NO_PROPOSAL
