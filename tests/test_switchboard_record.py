@@ -76,3 +76,14 @@ def _humans_only() -> Switchboard:
             [QueueSpec(name="support", members=("rep-1",))],
         )
     )
+
+
+def test_many_lines_said_at_once_read_back_as_said_one_by_one() -> None:
+    lines = [("customer", "hi"), ("bot-a", "hello"), ("customer", "refund")]
+    one_by_one, at_once = ConversationRecord("c1", {}), ConversationRecord("c1", {})
+    for sender, text in lines:
+        one_by_one.say(sender, text)
+    at_once.say("customer", "first")
+    at_once.say_all(lines)
+    assert list(at_once.lines()) == [("customer", "first"), *lines]
+    assert at_once.transcript[2:] == one_by_one.transcript

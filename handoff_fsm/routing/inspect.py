@@ -15,6 +15,7 @@ from handoff_fsm.routing.records import (
     PRIORITY_STEP,
     QueueRecord,
     WaitRecord,
+    excluded,
     has_ticket,
     leaf_key,
 )
@@ -189,7 +190,7 @@ def _audit_parked(router: Router, name: str, q: QueueRecord) -> list[str]:
             return [f"{name}: a parked line is not sorted by ticket"]
         for t in tickets:
             rec = router._conversations[router._by_ticket[t]]
-            for pid in {*rec.held_before, *(rec.declined or ())}:
+            for pid in excluded(rec):
                 expected.setdefault((pid, sub), []).append(t)
     if expected != q.excluding:
         return [f"{name}: the index of parked waits by who they exclude is stale"]

@@ -30,6 +30,7 @@ from handoff_fsm.routing.records import (
     AgentRecord,
     QueueRecord,
     WaitRecord,
+    excluded,
     has_room,
     has_ticket,
     insert_ticket,
@@ -361,13 +362,13 @@ class RoutingBooks:
         sub = rec.sub_line
         remove_ticket(q.ready[sub], rec.ticket)
         insert_ticket(q.parked[sub], rec.ticket)
-        for pid in _excluded(rec):
+        for pid in excluded(rec):
             insert_ticket(q.excluding.setdefault((pid, sub), []), rec.ticket)
 
     def _unpark(self, rec: WaitRecord, q: QueueRecord) -> None:
         sub = rec.sub_line
         remove_ticket(q.parked[sub], rec.ticket)
-        for pid in _excluded(rec):
+        for pid in excluded(rec):
             key = (pid, sub)
             tickets = q.excluding[key]
             remove_ticket(tickets, rec.ticket)
@@ -442,11 +443,6 @@ class RoutingBooks:
 
     def _by_ticket_order(self, conversations: Iterable[str]) -> tuple[str, ...]:
         return tuple(sorted(conversations, key=lambda cid: self._conversations[cid].ticket))
-
-
-def _excluded(rec: WaitRecord) -> list[str]:
-    """Who may not take `rec` whatever happens during this wait (its request aside)."""
-    return sorted({*rec.held_before, *(rec.declined or ())})
 
 
 __all__ = ["RoutingBooks"]

@@ -104,6 +104,14 @@ class WaitRecord:
         return SUB_NAMED if self.named is not None else SUB_OF_WANTED[self.wanted]
 
 
+def excluded(rec: WaitRecord) -> tuple[str, ...]:
+    """Who may not take `rec` during this wait whatever else happens (a request naming one of
+    them aside): who held it before, and who declined it in this wait; sorted, once each."""
+    if not rec.declined:
+        return rec.held_before
+    return tuple(sorted({*rec.held_before, *rec.declined}))
+
+
 def with_id(ids: tuple[str, ...], pid: str) -> tuple[str, ...]:
     """The sorted `ids` (held before, declined) with `pid` in it. Most conversations are held
     by one participant only: their 1-tuples are shared (`_alone`), a pickle keeps them shared."""
@@ -199,6 +207,7 @@ __all__ = [
     "AgentRecord",
     "QueueRecord",
     "WaitRecord",
+    "excluded",
     "has_room",
     "has_ticket",
     "insert_ticket",

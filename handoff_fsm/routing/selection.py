@@ -23,6 +23,7 @@ from handoff_fsm.routing.records import (
     AgentRecord,
     QueueRecord,
     WaitRecord,
+    excluded,
     has_room,
     kind_fits,
     leaf_key,
@@ -100,7 +101,7 @@ def pick(rec: WaitRecord, q: QueueRecord, agents: dict[str, AgentRecord]) -> str
 def _pick_among(
     rec: WaitRecord, q: QueueRecord, agents: dict[str, AgentRecord], kinds: tuple[Kind, ...]
 ) -> str | None:
-    excluded = rec.held_before if not rec.declined else {*rec.declined, *rec.held_before}
+    skipped = excluded(rec)
     round_robin = q.spec.strategy is Strategy.ROUND_ROBIN
     best: Key | None = None
     wrapped: Key | None = None  # round robin: the best at or before the last pick
@@ -108,7 +109,7 @@ def _pick_among(
         tree = q.trees[kind]
         if tree.best is None:
             continue
-        skip = sorted(tree.leaf_of[p] for p in excluded if p in tree.leaf_of)
+        skip = sorted(tree.leaf_of[p] for p in skipped if p in tree.leaf_of)
         if round_robin:
             cut = bisect.bisect_right(tree.positions, q.last_picked)
             best = lesser(best, _best_meeting(rec, q, agents, tree, cut, tree.size, skip))

@@ -98,8 +98,7 @@ class Handlers(Moves):
             event.queue, wanted=wanted, named=event.to, requires=event.requires
         )
         record = ConversationRecord(event.conversation, copy_mapping(event.variables))
-        for entry in event.transcript:
-            record.say(entry.sender, entry.text)
+        record.say_all((entry.sender, entry.text) for entry in event.transcript)
         self._conversations[record.id] = record
         self._enqueue(
             record, event.queue, wanted, event.to, requires=event.requires,

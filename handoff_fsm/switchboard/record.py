@@ -16,7 +16,7 @@ handed out); so are the variables (name, value, name, ...: a third of a small di
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from itertools import chain
 from typing import cast
 
@@ -114,6 +114,11 @@ class ConversationRecord:
         """One more transcript line. A tuple of texts, which the garbage collector does not
         track, costs a copy per line: nothing at the tens of lines a conversation has."""
         self.transcript = (*self.transcript, sender, text)
+
+    def say_all(self, lines: Iterable[tuple[str, str]]) -> None:
+        """Many transcript lines in one copy (a start's seed, a restored transcript), where
+        `say` line by line would copy the tuple once a line."""
+        self.transcript = (*self.transcript, *(part for line in lines for part in line))
 
     def lines(self) -> Iterator[tuple[str, str]]:
         """The transcript as (sender, text), oldest first."""

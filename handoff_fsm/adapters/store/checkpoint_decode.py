@@ -153,8 +153,7 @@ def load(
             None if outcome is None else c.enum("outcome", Outcome),
             c.flag("human_held"),
         )
-        for sender, text in c.rows("transcript", 2):
-            record.say(_text(sender, c), _text(text, c))
+        record.say_all((_text(s, c), _text(t, c)) for s, t in c.rows("transcript", 2))
         record.monitors = tuple(c.texts("monitors"))
         record.fallbacks = c.integer("fallbacks")
         record.return_bot = c.opt_text("return_bot")
